@@ -1,0 +1,61 @@
+"""nbapi: build, serve and test FastAPI APIs cell by cell in Jupyter and IPython.
+
+Load it in a notebook with ``%load_ext nbapi``; then ``%%route``, ``%http`` and
+``%nbapi`` are available (add ``?`` to any of them for help).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+    from fastapi import FastAPI
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "get_app",
+    "get_client",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def get_app() -> FastAPI:
+    """The kernel's FastAPI app: the one bound to ``app`` in the notebook."""
+    from ._session import current_session
+
+    return current_session().app
+
+
+def get_client() -> httpx.Client:
+    """An httpx client that sends requests to the kernel's app in-process.
+
+    Use it like FastAPI's ``TestClient``: ``get_client().get("/items/1").json()``.
+    """
+    from ._session import current_session
+
+    session = current_session()
+    session.app  # noqa: B018 - binds app = FastAPI() when there is none
+    return session.client
+
+
+def __getattr__(name: str) -> Any:
+    # ``nbapi.client`` reads like FastAPI's ``client = TestClient(app)``.
+    if name == "client":
+        return get_client()
+    raise AttributeError(f"module 'nbapi' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from ._magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from ._magics import unload
+
+    unload(ipython)

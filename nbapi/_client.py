@@ -1,0 +1,303 @@
+"""In-process requests to the kernel's app, and how their responses are shown.
+
+``InProcessTransport`` sends an httpx request through the whole ASGI stack of the
+kernel's app on the runner's loop: no server, no socket. ``HttpResponse`` wraps
+the httpx response with a deterministic text view for notebooks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._errors import UserError
+from ._runner import AppRunner, Receive, Scope, Send
+
+BASE_URL = "http://testserver"
+BODY_LIMIT = 20_000  # characters of body shown; the full body is on the response object
+
+_HEADER_LINE = re.compile(r"^([A-Za-z0-9!#$%&'*+.^_`|~-]+):(.*)$")
+
+
+class RequestError(UserError):
+    """An ``%http`` request that cannot be built; the message is one line for the user."""
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A sync httpx transport that calls the kernel's app on the runner's loop."""
+
+    def __init__(self, runner: AppRunner) -> None:
+        self.runner = runner
+
+        async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["nbapi.source"] = "in-process"
+            await runner(scope, receive, send)
+
+        self._asgi = httpx.ASGITransport(app=tagged, raise_app_exceptions=False)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # the ASGI transport reads the body asynchronously
+
+        async def call() -> httpx.Response:
+            response = await self._asgi.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                content=content,
+                extensions=response.extensions,
+                request=request,
+            )
+
+        return self.runner.run(call())
+
+
+def make_client(runner: AppRunner) -> httpx.Client:
+    """An httpx client for the kernel's app, as ``TestClient`` is for a plain app."""
+    return httpx.Client(transport=InProcessTransport(runner), base_url=BASE_URL)
+
+
+# -- %http parsing ------------------------------------------------------------
+@dataclass
+class HttpCall:
+    """A request as ``%http`` / ``%%http`` describe it."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: str = ""
+    form: bool = False
+    verbose: bool = False
+    server: bool = False
+
+    def request_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client.request``."""
+        headers = list(self.headers)
+        names = {name.lower() for name, _ in headers}
+        kwargs: dict[str, Any] = {"method": self.method, "url": self.url}
+        body = self.body.strip()
+        if self.form:
+            data, files = parse_form(body)
+            kwargs["data"] = data
+            if files:
+                kwargs["files"] = files
+        elif body:
+            if "content-type" not in names:
+                try:
+                    json.loads(body)
+                except json.JSONDecodeError as exc:
+                    msg = (
+                        f"the body is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                        "fix it, or add a Content-Type header to send it as is"
+                    )
+                    raise RequestError(msg) from None
+                headers.append(("Content-Type", "application/json"))
+            kwargs["content"] = body.encode()
+        kwargs["headers"] = headers
+        return kwargs
+
+
+def parse_http_line(line: str) -> HttpCall:
+    """``[-v] [--form] [--server] METHOD PATH [BODY]``; BODY is JSON and optional."""
+    try:
+        words = shlex.split(line, posix=True)
+    except ValueError:
+        words = line.split()
+    flags = {"-v": "verbose", "--verbose": "verbose", "--form": "form", "-f": "form"}
+    flags |= {"--server": "server", "-s": "server"}
+    options: dict[str, bool] = {}
+    rest = line.strip()
+    while words and words[0].startswith("-"):
+        flag = words.pop(0)
+        if flag not in flags:
+            msg = f"unknown option {flag!r}; use -v/--verbose, -f/--form or -s/--server"
+            raise RequestError(msg)
+        options[flags[flag]] = True
+        rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+    parts = rest.split(None, 2)
+    if len(parts) < 2:
+        msg = f"%http needs a method and a path, got {line.strip()!r}; e.g. %http GET /items/1"
+        raise RequestError(msg)
+    method = parts[0].upper()
+    if not re.fullmatch(r"[A-Z]+", method):
+        msg = f"unknown HTTP method {parts[0]!r}; e.g. GET, POST, PUT, PATCH or DELETE"
+        raise RequestError(msg)
+    url = parts[1]
+    if not url.startswith("/"):
+        msg = f"path {url!r} must start with '/', e.g. /items/1?q=shoes"
+        raise RequestError(msg)
+    body = parts[2] if len(parts) > 2 else ""
+    return HttpCall(
+        method,
+        url,
+        body=body,
+        form=options.get("form", False),
+        verbose=options.get("verbose", False),
+        server=options.get("server", False),
+    )
+
+
+def parse_http_cell(line: str, cell: str, expand: Callable[[str], str] = str) -> HttpCall:
+    """``%%http`` cell: optional ``Name: value`` header lines, a blank line, the body.
+
+    ``expand`` is applied to each header value (the magic fills in ``{name}``).
+    """
+    call = parse_http_line(line)
+    if call.body:
+        msg = "put the body of %%http in the cell, not on the magic line"
+        raise RequestError(msg)
+    lines = cell.strip("\n").splitlines()
+    headers: list[tuple[str, str]] = []
+    index = 0
+    if lines and _HEADER_LINE.match(lines[0]) and not lines[0].lstrip().startswith("{"):
+        while index < len(lines) and lines[index].strip():
+            match = _HEADER_LINE.match(lines[index])
+            if match is None:
+                msg = (
+                    f"line {index + 1} {lines[index]!r} is not a header 'Name: value'; "
+                    "leave a blank line between the headers and the body"
+                )
+                raise RequestError(msg)
+            headers.append((match.group(1), expand(match.group(2).strip())))
+            index += 1
+    call.headers = headers
+    call.body = "\n".join(lines[index:]).strip()
+    if any(n.lower() == "content-type" and "form" in v.lower() for n, v in headers):
+        # The transport sets the right content type (with the multipart boundary) itself.
+        call.form = True
+        call.headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
+    return call
+
+
+def parse_form(body: str) -> tuple[list[tuple[str, str]], list[tuple[str, Any]]]:
+    """Form lines ``name=value`` (or ``a=1&b=2``) and file lines ``name@path``."""
+    data: list[tuple[str, str]] = []
+    files: list[tuple[str, Any]] = []
+    for raw in re.split(r"[\n&]", body):
+        item = raw.strip()
+        if not item:
+            continue
+        eq, at = item.find("="), item.find("@")
+        if at > 0 and (eq < 0 or at < eq):
+            name, filename = item[:at], item[at + 1 :]
+            path = Path(filename).expanduser()
+            if not path.is_file():
+                msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
+                raise RequestError(msg)
+            files.append((name, (path.name, path.read_bytes())))
+        elif eq > 0:
+            data.append((item[:eq], item[eq + 1 :]))
+        else:
+            msg = f"form line {item!r} is neither name=value nor name@file; fix it"
+            raise RequestError(msg)
+    return data, files
+
+
+# -- showing a response -----------------------------------------------------
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def validation_rows(payload: Any) -> list[tuple[str, str, str]] | None:
+    """FastAPI's 422 ``detail`` list as (location, message, input) rows, else None."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("detail"), list):
+        return None
+    rows = []
+    for error in payload["detail"]:
+        if not isinstance(error, dict) or "msg" not in error:
+            return None
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        given = json.dumps(error["input"], ensure_ascii=False) if "input" in error else ""
+        rows.append((location, str(error["msg"]), given))
+    return rows
+
+
+def format_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    """Rows as left-aligned text columns under a header and a rule."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def format_body(response: httpx.Response) -> str:
+    content_type = response.headers.get("content-type", "")
+    if not response.content:
+        return ""
+    if "json" in content_type:
+        try:
+            payload = response.json()
+        except ValueError:
+            pass
+        else:
+            if response.status_code == 422:
+                rows = validation_rows(payload)
+                if rows is not None:
+                    return format_table(("location", "message", "input"), rows)
+            return json.dumps(payload, indent=2, ensure_ascii=False)
+    if content_type.startswith("text/") or "xml" in content_type or "javascript" in content_type:
+        text = response.text
+    else:
+        try:
+            text = response.content.decode("utf-8")
+        except UnicodeDecodeError:
+            kind = content_type.split(";")[0] or "binary data"
+            return f"<{len(response.content)} bytes of {kind}>"
+    if len(text) > BODY_LIMIT:
+        return text[:BODY_LIMIT] + f"\n... ({len(text) - BODY_LIMIT} more characters)"
+    return text
+
+
+class HttpResponse:
+    """What ``%http`` returns: the httpx response, shown as status line and body.
+
+    Every attribute of :class:`httpx.Response` is available (``status_code``,
+    ``headers``, ``json()``, ``text``, ...).
+    """
+
+    def __init__(self, response: httpx.Response, verbose: bool = False) -> None:
+        self.response = response
+        self.verbose = verbose
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.response, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HttpResponse):
+            return self.response is other.response
+        return NotImplemented
+
+    __hash__ = object.__hash__
+
+    @property
+    def status_line(self) -> str:
+        reason = self.response.reason_phrase or _reason(self.response.status_code)
+        return f"HTTP {self.response.status_code} {reason}".rstrip()
+
+    def text_view(self) -> str:
+        parts = [self.status_line]
+        if self.verbose:
+            parts += [f"{name}: {value}" for name, value in self.response.headers.items()]
+        body = format_body(self.response)
+        if body:
+            parts += ["", body]
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return self.text_view()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text_view())

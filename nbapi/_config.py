@@ -1,0 +1,34 @@
+"""``NbAPI``: the options users set with ``%config NbAPI.<option> = value``."""
+
+from __future__ import annotations
+
+from traitlets import Bool, Int, Unicode
+from traitlets.config import Configurable
+
+
+class NbAPI(Configurable):
+    """Options for nbapi's kernel app, its live server and the links it prints."""
+
+    autostart = Bool(
+        True,
+        help="Start the live server when the first route is registered. "
+        "False: start it only with `%nbapi serve`.",
+    ).tag(config=True)
+
+    host = Unicode(
+        "127.0.0.1",
+        help="Address the live server binds. Anything but loopback exposes the kernel's "
+        "API to the network and prints a warning.",
+    ).tag(config=True)
+
+    port = Int(
+        8000,
+        help="First port the live server tries; it takes the next free one when this is taken.",
+    ).tag(config=True)
+
+    public_url = Unicode(
+        "",
+        help="Base URL under which browsers reach the live server, e.g. through a proxy "
+        "('https://hub.example.org/user/ada/proxy/{port}/'). '{port}' is replaced by the "
+        "server's port. Empty: detect JupyterHub/Binder, else http://HOST:PORT/.",
+    ).tag(config=True)

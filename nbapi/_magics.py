@@ -1,0 +1,382 @@
+"""The IPython layer: ``%%route``, ``%http`` / ``%%http`` and ``%nbapi``.
+
+This is the only module that imports IPython. Each magic turns the user's
+mistakes (any ``UserError``) into a one-line ``UsageError``.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import importlib
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
+
+from ._client import HttpResponse, parse_http_cell, parse_http_line
+from ._config import NbAPI
+from ._errors import UserError
+from ._session import Session, set_current
+from ._spec import parse_route_line
+
+# %nbapi SUBCOMMAND -> (module, function(session, argv) -> value to display or None).
+# Each feature owns its subcommands in its own module; they are imported on first use.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("nbapi._server", "serve_command"),
+    "stop": ("nbapi._server", "stop_command"),
+    "restart": ("nbapi._server", "restart_command"),
+    "status": ("nbapi._server", "status_command"),
+    "log": ("nbapi._server", "log_command"),
+    "explorer": ("nbapi._widgets", "explorer_command"),
+    "try": ("nbapi._widgets", "try_command"),
+    "export": ("nbapi._export", "export_command"),
+}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a ``UserError`` as IPython's one-line ``UsageError``."""
+    try:
+        yield
+    except UserError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _cell_line(exc: BaseException, filename: str) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+@magics_class
+class NbAPIMagics(Magics):
+    """nbapi's magics, bound to one shell and its session."""
+
+    shell: Any
+
+    def __init__(self, shell: InteractiveShell, session: Session) -> None:
+        super().__init__(shell)
+        self.session = session
+        self.cell_id: str | None = None
+        self.route_hooks: list[Callable[[Any], None]] = []
+
+    # -- events -------------------------------------------------------------
+    def pre_run_cell(self, info: ExecutionInfo) -> None:
+        self.cell_id = getattr(info, "cell_id", None)
+        app = self.session.current_app()
+        if app is not None and "middleware" in (info.raw_cell or ""):
+            # Starlette builds its middleware stack on the first request and then
+            # refuses add_middleware; dropping the built stack lets it be rebuilt.
+            app.middleware_stack = None
+
+    def post_run_cell(self, result: Any) -> None:
+        app = self.session.current_app()
+        if app is not None:
+            # Routes added by plain decorators must show in /openapi.json too.
+            app.openapi_schema = None
+        self.session.runner.sync_app()
+        for hook in list(self.route_hooks):
+            hook(result)
+
+    # -- %%route --------------------------------------------------------------
+    @no_var_expand
+    @cell_magic
+    def route(self, line: str, cell: str) -> None:
+        """Register the last function the cell defines as a path operation.
+
+        Usage::
+
+            %%route METHOD[,METHOD...] PATH [KEYWORD=VALUE, ...]
+
+        The cell runs as ordinary Python; its last top-level ``def`` or
+        ``async def`` is then registered on the kernel's FastAPI app (the one
+        bound to ``app``) exactly as ``@app.api_route(PATH, methods=[...],
+        KEYWORD=VALUE, ...)`` would. Re-running the cell replaces its route.
+
+        METHOD is GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or TRACE (any case,
+        comma-separated), or WS for a websocket. PATH takes FastAPI's
+        ``{item_id}`` and ``{file_path:path}``, Flask's ``<item_id>``,
+        ``<int:item_id>``, ``<float:price>``, ``<path:file_path>``, and ``:item_id``.
+        KEYWORDs are those of FastAPI's path-operation decorators (status_code,
+        response_model, tags, summary, dependencies, ...), evaluated in the notebook.
+
+        Examples::
+
+            %%route GET /items/<int:item_id>
+            def read_item(item_id, q: str | None = None):
+                return {"item_id": item_id, "q": q}
+
+            %%route POST /items status_code=201, tags=["items"]
+            def create_item(item: Item) -> Item:
+                return item
+
+            %%route WS /echo
+            async def echo(websocket: WebSocket):
+                await websocket.accept()
+                await websocket.send_text(await websocket.receive_text())
+        """
+        with user_errors():
+            spec = parse_route_line(line)
+        shell = self.shell
+        source = shell.transform_cell(cell)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            msg = (
+                f"syntax error in the %%route cell at line {exc.lineno}: {exc.msg}; "
+                "fix the cell and run it again (no route was changed)"
+            )
+            raise UsageError(msg) from None
+        functions = [
+            node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        if not functions:
+            msg = (
+                f"the %%route {spec.describe()} cell defines no function; "
+                "define the handler at the top level with def or async def"
+            )
+            raise UsageError(msg)
+        name = functions[-1].name
+        filename = shell.compile.cache(source, shell.execution_count)
+        try:
+            code = compile(tree, filename, "exec")
+            exec(code, shell.user_global_ns, shell.user_ns)
+        except Exception as exc:
+            where = _cell_line(exc, filename)
+            at = f" at line {where}" if where else ""
+            msg = (
+                f"the %%route cell raised {_one_line(exc)}{at}; "
+                "fix the cell and run it again (no route was changed)"
+            )
+            raise UsageError(msg) from None
+        endpoint = shell.user_ns.get(name)
+        if not callable(endpoint):
+            msg = f"{name!r} is not a function after the cell ran; check what its decorators return"
+            raise UsageError(msg)
+        try:
+            keywords = (
+                eval(f"dict({spec.keywords})", shell.user_global_ns, shell.user_ns)
+                if spec.keywords
+                else {}
+            )
+        except Exception as exc:
+            msg = (
+                f"cannot evaluate the keywords {spec.keywords!r}: {_one_line(exc)}; "
+                "define what they use before this cell"
+            )
+            raise UsageError(msg) from None
+        owner = self.cell_id or f"def {name}"
+        with user_errors():
+            app = self.session.app
+            previous = self.session.registry.owned(app).get(owner)
+            _, warnings = self.session.registry.register(app, owner, spec, endpoint, keywords)
+        moved = previous is not None and previous.spec.describe() != spec.describe()
+        note = f" (moved from {previous.spec.describe()})" if moved and previous else ""
+        if previous is not None and not moved:
+            note = " (replaced)"
+        print(f"{spec.describe()} -> {name}(){note}")
+        for warning in warnings:
+            print(f"nbapi warning: {warning}", file=sys.stderr)
+
+    # -- %http ------------------------------------------------------------------
+    @line_cell_magic
+    def http(self, line: str, cell: str | None = None) -> HttpResponse:
+        """Send a request to the kernel's app in-process and show the response.
+
+        Usage::
+
+            %http [-v] [-f] [-s] METHOD PATH[?QUERY] [JSON BODY]
+
+            %%http [-v] [-f] [-s] METHOD PATH[?QUERY]
+            Header-Name: value
+            Other-Header: value
+
+            {"the": "body"}
+
+        The request goes through the whole ASGI stack of the app bound to
+        ``app`` (middleware, dependencies, exception handlers, lifespan) with no
+        server and no network. The value is the response (``.status_code``,
+        ``.headers``, ``.json()``, ``.text``); a 422 is shown as a table of
+        location, message and input.
+
+        In ``%%http``, header lines come first, then a blank line, then the
+        body (JSON unless a Content-Type header says otherwise). A cell whose
+        first line is not a header is all body. ``{name}`` in the magic line and
+        in header lines is replaced by the notebook variable; the body is sent
+        as written.
+
+        Options:
+          -v, --verbose  also show the response headers
+          -f, --form     the body is form fields, one ``name=value`` a line, and
+                         files as ``name@path/to/file`` (sent as multipart)
+          -s, --server   send it to the live server over HTTP instead
+
+        Examples::
+
+            %http GET /items/42?q=shoes
+
+            r = %http POST /items {"name": "Lamp", "price": 12.5}
+            assert r.status_code == 201, r.text
+
+            %%http PUT /items/42
+            Authorization: Bearer {token}
+
+            {"name": "Lamp", "price": 10}
+        """
+        with user_errors():
+            if cell is None:
+                call = parse_http_line(line)
+            else:
+                call = parse_http_cell(
+                    line, cell, expand=lambda text: self.shell.var_expand(text, 1)
+                )
+            kwargs = call.request_kwargs()
+            if call.server:
+                client = self._server_client()
+            else:
+                self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
+                client = self.session.client
+        response = client.request(**kwargs)
+        return HttpResponse(response, verbose=call.verbose)
+
+    def _expand(self, text: str) -> str:
+        return str(self.shell.var_expand(text, depth=2))
+
+    def _server_client(self) -> Any:
+        server = self.session.server
+        if server is None or not getattr(server, "running", False):
+            msg = "the live server is not running; start it with %nbapi serve, or drop --server"
+            raise UsageError(msg)
+        return server.client()
+
+    # -- %nbapi -------------------------------------------------------------------
+    @line_magic
+    def nbapi(self, line: str) -> Any:
+        """Manage nbapi: the live server, the explorer widgets, export.
+
+        Usage::
+
+            %nbapi routes                   routes of the kernel app, with their cells' functions
+            %nbapi serve [--port N] [--host H]   serve the app over HTTP from this kernel
+            %nbapi stop | restart | status  control the live server
+            %nbapi log                      recent requests and handler errors
+            %nbapi explorer                 live view of every operation
+            %nbapi try [METHOD PATH]        request builder for an operation
+            %nbapi export [DIR]             write app.py, test_app.py, requirements.txt
+
+        Options are set with ``%config NbAPI.<option> = value``; see
+        ``%config NbAPI`` for the list (autostart, host, port, public_url).
+
+        Examples::
+
+            %nbapi serve --port 8001
+            %nbapi status
+            %nbapi try GET /items/{item_id}
+        """
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"cannot read {line!r}: {exc}; check its quotes") from None
+        if not argv:
+            argv = ["status"]
+        command, args = argv[0], argv[1:]
+        if command == "routes":
+            return self.routes_text()
+        if command not in SUBCOMMANDS:
+            known = ", ".join(["routes", *SUBCOMMANDS])
+            raise UsageError(f"unknown %nbapi command {command!r}; use one of {known}")
+        module_name, function_name = SUBCOMMANDS[command]
+        function = getattr(importlib.import_module(module_name), function_name)
+        with user_errors():
+            return function(self.session, args)
+
+    def routes_text(self) -> RoutesView:
+        app = self.session.app
+        owned = {id(entry.route) for entry in self.session.registry.owned(app).values()}
+        rows: list[tuple[str, ...]] = []
+        for route in app.router.routes:
+            methods = ",".join(sorted(getattr(route, "methods", None) or ())) or "WS"
+            if type(route).__name__ == "Mount":
+                methods = "MOUNT"
+            name = getattr(route, "name", "") or ""
+            origin = "%%route" if id(route) in owned else ""
+            rows.append((methods, getattr(route, "path", ""), name, origin))
+        return RoutesView(rows)
+
+
+class RoutesView:
+    """``%nbapi routes``: a text table of the app's routes."""
+
+    def __init__(self, rows: list[tuple[str, ...]]) -> None:
+        self.rows = rows
+
+    def __repr__(self) -> str:
+        from ._client import format_table
+
+        return format_table(("method", "path", "name", "from"), self.rows)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+# -- the extension hooks --------------------------------------------------------
+_loaded: dict[int, tuple[NbAPIMagics, NbAPI]] = {}
+
+
+def load(shell: Any) -> None:
+    if id(shell) in _loaded:
+        return
+    config = NbAPI(parent=shell)
+    session = Session(shell.user_ns, config)
+    magics = NbAPIMagics(shell, session)
+    shell.register_magics(magics)
+    shell.configurables.append(config)
+    shell.events.register("pre_run_cell", magics.pre_run_cell)
+    shell.events.register("post_run_cell", magics.post_run_cell)
+    atexit.register(session.close)
+    _loaded[id(shell)] = (magics, config)
+    set_current(session)
+
+
+def unload(shell: Any) -> None:
+    entry = _loaded.pop(id(shell), None)
+    if entry is None:
+        return
+    magics, config = entry
+    for event, callback in (
+        ("pre_run_cell", magics.pre_run_cell),
+        ("post_run_cell", magics.post_run_cell),
+    ):
+        if callback in shell.events.callbacks[event]:
+            shell.events.unregister(event, callback)
+    for kind in ("line", "cell"):
+        for name in magics.magics[kind]:
+            shell.magics_manager.magics[kind].pop(name, None)
+    shell.magics_manager.registry.pop(type(magics).__name__, None)
+    if config in shell.configurables:
+        shell.configurables.remove(config)
+    atexit.unregister(magics.session.close)
+    magics.session.close()
+    set_current(None)

@@ -1,0 +1,228 @@
+"""The routes each notebook cell owns on the kernel's FastAPI app.
+
+A cell registers its function exactly as ``@app.api_route(...)`` (or
+``@app.websocket(...)``) would; re-running the cell swaps its route in place.
+Nothing here imports IPython.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+
+from ._errors import UserError
+from ._spec import RouteSpec
+
+Endpoint = Callable[..., Any]
+
+
+def _parameters(func: Callable[..., Any]) -> set[str]:
+    return set(inspect.signature(func).parameters) - {"self", "path", "methods"}
+
+
+HTTP_KEYWORDS = frozenset(_parameters(FastAPI.api_route))
+WEBSOCKET_KEYWORDS = frozenset(_parameters(FastAPI.websocket))
+
+
+class RouteError(UserError):
+    """A route that FastAPI would not take; the app is left as it was."""
+
+
+@dataclass
+class OwnedRoute:
+    """A route and the cell that registered it."""
+
+    app: weakref.ref[FastAPI]
+    route: BaseRoute
+    spec: RouteSpec
+    function_name: str
+
+
+def apply_converters(endpoint: Endpoint, spec: RouteSpec) -> None:
+    """Type unannotated path parameters from converters such as ``<int:item_id>``."""
+    if not spec.converters:
+        return
+    signature = inspect.signature(endpoint)
+    try:
+        hints = typing.get_type_hints(endpoint)
+    except Exception:  # unresolved forward references: FastAPI will report them itself
+        hints = {}
+    for name, wanted in spec.converters.items():
+        parameter = signature.parameters.get(name)
+        if parameter is None:
+            continue
+        if parameter.annotation is inspect.Parameter.empty:
+            endpoint.__annotations__[name] = wanted
+            continue
+        given = hints.get(name, parameter.annotation)
+        if given is not wanted and typing.get_origin(given) is not typing.Annotated:
+            msg = (
+                f"the path says {name!r} is {wanted.__name__} but "
+                f"{endpoint.__name__}() annotates it as {getattr(given, '__name__', given)!r}; "
+                "drop the converter or change the annotation"
+            )
+            raise RouteError(msg)
+        if typing.get_origin(given) is typing.Annotated and typing.get_args(given)[0] is not wanted:
+            inner = typing.get_args(given)[0]
+            msg = (
+                f"the path says {name!r} is {wanted.__name__} but "
+                f"{endpoint.__name__}() annotates it as {getattr(inner, '__name__', inner)!r}; "
+                "drop the converter or change the annotation"
+            )
+            raise RouteError(msg)
+
+
+def check_keyword_names(spec: RouteSpec, keywords: dict[str, Any]) -> None:
+    allowed = WEBSOCKET_KEYWORDS if spec.websocket else HTTP_KEYWORDS
+    for name in keywords:
+        if name not in allowed:
+            kind = "a websocket route" if spec.websocket else "%%route"
+            msg = f"unknown keyword {name!r} for {kind}; use one of {', '.join(sorted(allowed))}"
+            raise RouteError(msg)
+
+
+def _methods(route: BaseRoute) -> set[str]:
+    return set(getattr(route, "methods", None) or ())
+
+
+def _literal_scope(path: str, websocket: bool) -> dict[str, Any]:
+    return {"type": "websocket" if websocket else "http", "path": path, "method": "GET"}
+
+
+def _declared_path_params(dependant: Dependant) -> set[str]:
+    names = {param.alias or param.name for param in dependant.path_params}
+    for sub in dependant.dependencies:
+        names |= _declared_path_params(sub)
+    return names
+
+
+class Registry:
+    """Which cell owns which route, on whichever app is the kernel's now."""
+
+    def __init__(self) -> None:
+        self._owned: dict[str, OwnedRoute] = {}
+
+    def owned(self, app: FastAPI) -> dict[str, OwnedRoute]:
+        """The routes that cells registered on ``app`` and that are still in it."""
+        return {
+            owner: entry
+            for owner, entry in self._owned.items()
+            if entry.app() is app and entry.route in app.router.routes
+        }
+
+    def owner_of(self, route: BaseRoute) -> str | None:
+        for owner, entry in self._owned.items():
+            if entry.route is route:
+                return owner
+        return None
+
+    def register(
+        self,
+        app: FastAPI,
+        owner: str,
+        spec: RouteSpec,
+        endpoint: Endpoint,
+        keywords: dict[str, Any],
+    ) -> tuple[BaseRoute, list[str]]:
+        """Add or replace ``owner``'s route; return it and any warnings for the user.
+
+        On any error the app's routes are exactly as they were.
+        """
+        check_keyword_names(spec, keywords)
+        routes = app.router.routes
+        before = list(routes)
+        previous = self._owned.get(owner)
+        old_route = (
+            previous.route
+            if previous is not None and previous.app() is app and previous.route in before
+            else None
+        )
+        annotations = dict(getattr(endpoint, "__annotations__", {}))
+        try:
+            apply_converters(endpoint, spec)
+            if spec.websocket:
+                app.websocket(spec.path, **keywords)(endpoint)
+            else:
+                app.api_route(spec.path, methods=list(spec.methods), **keywords)(endpoint)
+        except Exception as exc:
+            routes[:] = before
+            endpoint.__annotations__.clear()
+            endpoint.__annotations__.update(annotations)
+            if isinstance(exc, RouteError):
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            msg = f"FastAPI refused {spec.describe()}: {type(exc).__name__}: {message}"
+            raise RouteError(msg) from exc
+        added = [route for route in routes if not any(route is old for old in before)]
+        if len(added) != 1:  # pragma: no cover - FastAPI adds exactly one route per decorator
+            routes[:] = before
+            msg = f"FastAPI added {len(added)} routes for {spec.describe()}, expected one"
+            raise RouteError(msg)
+        new_route = added[0]
+        if old_route is not None:
+            index = before.index(old_route)
+            rebuilt = list(before)
+            rebuilt[index] = new_route
+            # One slice assignment: a server thread iterating the routes sees old or new.
+            routes[:] = rebuilt
+        self._owned[owner] = OwnedRoute(weakref.ref(app), new_route, spec, endpoint.__name__)
+        app.openapi_schema = None
+        return new_route, self._warnings(app, new_route, spec, endpoint)
+
+    def remove(self, app: FastAPI, owner: str) -> bool:
+        """Remove ``owner``'s route from ``app``; False when it had none there."""
+        entry = self._owned.pop(owner, None)
+        if entry is None or entry.app() is not app or entry.route not in app.router.routes:
+            return False
+        app.router.routes[:] = [r for r in app.router.routes if r is not entry.route]
+        app.openapi_schema = None
+        return True
+
+    def _warnings(
+        self, app: FastAPI, new_route: BaseRoute, spec: RouteSpec, endpoint: Endpoint
+    ) -> list[str]:
+        warnings: list[str] = []
+        routes = app.router.routes
+        index = next(i for i, r in enumerate(routes) if r is new_route)
+        name = f"{endpoint.__name__}()"
+        for earlier in routes[:index]:
+            if spec.websocket != isinstance(earlier, WebSocketRoute):
+                continue
+            if not isinstance(earlier, (Route, WebSocketRoute)):
+                continue
+            overlap = _methods(earlier) & set(spec.methods) if not spec.websocket else {"WS"}
+            if not overlap:
+                continue
+            earlier_name = f"{getattr(earlier, 'name', '?')}()"
+            shown = f"{','.join(sorted(overlap))} {spec.path}"
+            if earlier.path_format == spec.path or earlier.path == spec.path:
+                warnings.append(
+                    f"{shown} by {name} is unreachable: {earlier_name} registered the same "
+                    "route earlier and FastAPI uses the first; remove one or change its path"
+                )
+            else:
+                match, _ = earlier.matches(_literal_scope(spec.path, spec.websocket))
+                if match is not Match.NONE:
+                    warnings.append(
+                        f"{shown} by {name} is shadowed by {earlier.path} of {earlier_name}, "
+                        "which was registered earlier and matches first; "
+                        "register the fixed path first"
+                    )
+        dependant = getattr(new_route, "dependant", None)
+        if dependant is not None:
+            declared = _declared_path_params(dependant)
+            for param in spec.path_params:
+                if param not in declared:
+                    warnings.append(
+                        f"path parameter {param!r} in {spec.path} is not a parameter of "
+                        f"{name} or its dependencies; add `{param}` to its signature"
+                    )
+        return warnings

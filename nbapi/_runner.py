@@ -1,0 +1,254 @@
+"""One event loop, in its own thread, that every request to the kernel's app goes through.
+
+The kernel's own loop is never touched (no nest_asyncio): in-process ``%http``
+requests and the live server both hand their work to this loop. The runner is
+also the ASGI app that the server serves: it looks up the kernel's current app
+on every request, runs that app's lifespan when it starts being used (and the
+old one's shutdown when ``app`` is rebound), and keeps a log of recent requests
+and the errors handlers raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import threading
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
+
+LOG_SIZE = 200
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One request that reached the kernel's app."""
+
+    source: str  # "in-process" or "server"
+    method: str
+    path: str
+    status: int | None
+    error: str | None = None  # one line: "ZeroDivisionError: division by zero"
+    traceback: str | None = None
+
+    def line(self) -> str:
+        status = "---" if self.status is None else str(self.status)
+        text = f"{status} {self.method} {self.path} ({self.source})"
+        return f"{text}  {self.error}" if self.error else text
+
+
+class Lifespan:
+    """Drive an ASGI app's lifespan protocol by hand, as a server does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.supported = True
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
+        scope["state"] = self.state
+        try:
+            await self.app(scope, self._inbox.get, self._outbox.put)
+        except BaseException as exc:  # an app without lifespan support raises here
+            await self._outbox.put({"type": "nbapi.lifespan.crashed", "message": repr(exc)})
+
+    async def _exchange(self, kind: str) -> str | None:
+        await self._inbox.put({"type": f"lifespan.{kind}"})
+        reply = await self._outbox.get()
+        if reply["type"] == f"lifespan.{kind}.complete":
+            return None
+        if reply["type"] == "nbapi.lifespan.crashed" and kind == "startup":
+            self.supported = False  # like uvicorn's lifespan="auto": carry on without it
+            return None
+        return str(reply.get("message") or reply["type"])
+
+    async def startup(self) -> str | None:
+        """Run startup; return an error message, or None when it completed."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return await self._exchange("startup")
+
+    async def shutdown(self) -> str | None:
+        if self._task is None or not self.supported or self._task.done():
+            return None
+        error = await self._exchange("shutdown")
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(self._task, timeout=5)
+        return error
+
+
+class AppRunner:
+    """The loop thread, and the ASGI app that dispatches to the kernel's current app."""
+
+    def __init__(self, current_app: Callable[[], ASGIApp | None]) -> None:
+        self._current_app = current_app
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._lifespan: Lifespan | None = None
+        self._switch_lock: asyncio.Lock | None = None
+        self.log: collections.deque[LogEntry] = collections.deque(maxlen=LOG_SIZE)
+        self.requests_served = 0
+        self.errors = 0
+        self.lifespan_errors: list[str] = []
+        self.listeners: list[Callable[[LogEntry], None]] = []
+
+    # -- the loop thread -------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="nbapi-loop", daemon=True)
+                thread.start()
+                ready.wait(10)
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the runner's loop and wait for its result."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Shut the app's lifespan down and stop the loop thread; safe to call twice."""
+        if not self.running or self._loop is None:
+            return
+        loop, thread = self._loop, self._thread
+        with contextlib.suppress(Exception):
+            self.run(self._deactivate(), timeout=timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            loop.close()
+        self._loop, self._thread = None, None
+
+    # -- lifespan ---------------------------------------------------------
+    @property
+    def active_app(self) -> ASGIApp | None:
+        return self._lifespan.app if self._lifespan is not None else None
+
+    async def _deactivate(self) -> None:
+        if self._lifespan is not None:
+            lifespan, self._lifespan = self._lifespan, None
+            error = await lifespan.shutdown()
+            if error:
+                self.lifespan_errors.append(f"shutdown failed: {error}")
+
+    async def activate(self, app: ASGIApp) -> None:
+        """Make ``app`` the served app: shut the old one down, start this one up."""
+        if self._switch_lock is None:
+            self._switch_lock = asyncio.Lock()
+        async with self._switch_lock:
+            if self.active_app is app:
+                return
+            await self._deactivate()
+            lifespan = Lifespan(app)
+            error = await lifespan.startup()
+            self._lifespan = lifespan
+            if error:
+                self.lifespan_errors.append(f"startup failed: {error}")
+
+    def sync_app(self) -> None:
+        """Switch lifespans now if the kernel's app was rebound since it was last served."""
+        if self._lifespan is None or not self.running:
+            return
+        app = self._current_app()
+        if app is not None and app is not self.active_app:
+            self.run(self.activate(app), timeout=30)
+
+    # -- dispatch ---------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Servers are run with lifespan off; the runner owns the app's lifespan.
+            message = await receive()
+            await send({"type": f"{message['type']}.complete"})
+            return
+        app = self._current_app()
+        if app is None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1013})
+            else:
+                body = b"No FastAPI app in the kernel yet: run a %%route cell."
+                await _plain_response(send, 503, body)
+            return
+        if app is not self.active_app:
+            await self.activate(app)
+        lifespan = self._lifespan
+        scope = dict(scope)
+        if lifespan is not None and lifespan.state:
+            scope["state"] = dict(lifespan.state)
+        status: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            elif message["type"] == "websocket.close" and not status:
+                status.append(message.get("code", 1000))
+            await send(message)
+
+        source = scope.get("nbapi.source", "server")
+        try:
+            await app(scope, receive, watch)
+        except Exception as exc:
+            self._record(scope, source, status[0] if status else 500, exc)
+            raise
+        else:
+            self._record(scope, source, status[0] if status else None, None)
+
+    def _record(self, scope: Scope, source: str, status: int | None, exc: Exception | None) -> None:
+        path = scope.get("path", "")
+        if scope.get("query_string"):
+            path += "?" + scope["query_string"].decode("latin-1")
+        method = scope.get("method", "WS")
+        self.requests_served += 1
+        if exc is None:
+            entry = LogEntry(source, method, path, status)
+        else:
+            self.errors += 1
+            entry = LogEntry(
+                source,
+                method,
+                path,
+                status,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+        self.log.append(entry)
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(entry)
+
+
+async def _plain_response(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,107 @@
+"""The kernel's nbapi state: its app, the routes its cells own, the request runner.
+
+One ``Session`` exists per loaded extension. It works on a plain namespace dict
+(the notebook's ``user_ns``), so it needs no IPython to be tested.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from ._client import make_client
+from ._config import NbAPI
+from ._errors import UserError
+from ._registry import Registry
+from ._runner import AppRunner
+
+APP_NAME = "app"
+
+
+class AppError(UserError):
+    """The name ``app`` is bound to something that is not a FastAPI app."""
+
+
+class Session:
+    """nbapi's state for one kernel."""
+
+    def __init__(
+        self,
+        namespace: MutableMapping[str, Any],
+        config: NbAPI | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.config = config if config is not None else NbAPI()
+        self.say = say if say is not None else print
+        self.registry = Registry()
+        self.runner = AppRunner(self.current_app)
+        self._client: httpx.Client | None = None
+        self._created_app = False
+        self.server: Any = None  # the live server, created on first use
+
+    def current_app(self) -> FastAPI | None:
+        """The FastAPI bound to ``app`` in the namespace, or None (never creates one)."""
+        value = self.namespace.get(APP_NAME)
+        return value if isinstance(value, FastAPI) else None
+
+    @property
+    def app(self) -> FastAPI:
+        """The kernel's app; binds ``app = FastAPI()`` in the namespace when there is none."""
+        value = self.namespace.get(APP_NAME)
+        if isinstance(value, FastAPI):
+            return value
+        if value is not None:
+            msg = (
+                f"'app' in the notebook is a {type(value).__name__}, not a FastAPI app; "
+                "rename it, or run app = FastAPI()"
+            )
+            raise AppError(msg)
+        app = FastAPI()
+        self.namespace[APP_NAME] = app
+        if not self._created_app:
+            self._created_app = True
+            self.say("nbapi: created app = FastAPI() in the notebook namespace")
+        return app
+
+    @property
+    def client(self) -> httpx.Client:
+        """An httpx client that sends requests to the kernel's app in-process."""
+        if self._client is None:
+            self._client = make_client(self.runner)
+        return self._client
+
+    def close(self) -> None:
+        """Stop the server and the runner's thread; safe to call twice."""
+        if self.server is not None:
+            self.server.stop()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.runner.close()
+
+
+_current: Session | None = None
+
+
+def current_session() -> Session:
+    """The loaded extension's session; in a shell without ``%load_ext nbapi``, load it."""
+    if _current is not None:
+        return _current
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        shell.extension_manager.load_extension("nbapi")
+        if _current is not None:
+            return _current
+    msg = "nbapi is not loaded: run %load_ext nbapi in an IPython kernel first"
+    raise RuntimeError(msg)
+
+
+def set_current(session: Session | None) -> None:
+    global _current
+    _current = session
