@@ -86,7 +86,10 @@ class HttpCall:
         body = self.body.strip()
         if self.form:
             data, files = parse_form(body)
-            kwargs["data"] = data
+            fields: dict[str, list[str]] = {}
+            for name, value in data:  # a repeated name is a list, as httpx expects
+                fields.setdefault(name, []).append(value)
+            kwargs["data"] = {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
             if files:
                 kwargs["files"] = files
         elif body:

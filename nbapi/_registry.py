@@ -7,6 +7,7 @@ Nothing here imports IPython.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import typing
 import weakref
@@ -85,7 +86,13 @@ def check_keyword_names(spec: RouteSpec, keywords: dict[str, Any]) -> None:
     for name in keywords:
         if name not in allowed:
             kind = "a websocket route" if spec.websocket else "%%route"
-            msg = f"unknown keyword {name!r} for {kind}; use one of {', '.join(sorted(allowed))}"
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "use a keyword of FastAPI's path-operation decorators (see %%route?)"
+            )
+            msg = f"unknown keyword {name!r} for {kind}; {hint}"
             raise RouteError(msg)
 
 
