@@ -1,0 +1,115 @@
+"""nbapi in a real ipykernel, driven over ZMQ by jupyter_client as a notebook front end does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Outputs:
+    status: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    results: list[str] = field(default_factory=list)  # text/plain of execute_result/display_data
+    error: dict[str, Any] | None = None
+
+
+def execute(client: Any, code: str, cell_id: str | None = None, timeout: float = 30) -> Outputs:
+    """Send an execute_request (with the cell id a notebook sends) and gather its outputs."""
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+    metadata = {"cellId": cell_id} if cell_id else {}
+    message = client.session.msg("execute_request", content, metadata=metadata)
+    client.shell_channel.send(message)
+    msg_id = message["header"]["msg_id"]
+    outputs = Outputs()
+    while True:
+        reply = client.get_iopub_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, data = reply["msg_type"], reply["content"]
+        if kind == "stream":
+            if data["name"] == "stdout":
+                outputs.stdout += data["text"]
+            else:
+                outputs.stderr += data["text"]
+        elif kind in ("execute_result", "display_data"):
+            outputs.results.append(data["data"].get("text/plain", ""))
+        elif kind == "error":
+            outputs.error = data
+        elif kind == "status" and data["execution_state"] == "idle":
+            break
+    outputs.status = client.get_shell_msg(timeout=timeout)["content"]["status"]
+    return outputs
+
+
+@pytest.fixture
+def kernel() -> Iterator[tuple[KernelManager, Any]]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(ROOT))
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=False)
+
+
+def test_notebook_session_in_a_real_kernel(kernel: tuple[KernelManager, Any]) -> None:
+    _, client = kernel
+    assert execute(client, "%load_ext nbapi\n%config NbAPI.autostart = False").status == "ok"
+
+    first = execute(
+        client,
+        "%%route GET /items/<int:item_id>\ndef read_item(item_id):\n    return {'v': 1, 'id': item_id}",
+        cell_id="cell-a",
+    )
+    assert first.stdout == (
+        "nbapi: created app = FastAPI() in the notebook namespace\n"
+        "GET /items/{item_id} -> read_item()\n"
+    )
+    result = execute(client, "%http GET /items/3")
+    assert result.results == ['HTTP 200 OK\n\n{\n  "v": 1,\n  "id": 3\n}']
+
+    # The front end re-runs the same cell (same cell id) with an edited body and a new name.
+    again = execute(
+        client,
+        "%%route GET /items/<int:item_id>\ndef get_item(item_id):\n    return {'v': 2}",
+        cell_id="cell-a",
+    )
+    assert again.stdout == "GET /items/{item_id} -> get_item() (replaced)\n"
+    assert execute(client, "%http GET /items/3").results == ['HTTP 200 OK\n\n{\n  "v": 2\n}']
+
+    # Another cell with the same route: warned, and the first stays in force.
+    other = execute(
+        client, "%%route GET /items/{item_id}\ndef dup(item_id):\n    return 0", cell_id="cell-b"
+    )
+    assert "is unreachable: get_item() registered the same route earlier" in other.stderr
+
+    # A bad line is one UsageError, no traceback, and the kernel carries on.
+    bad = execute(client, "%%route GET items\ndef x():\n    return 1", cell_id="cell-c")
+    assert bad.status == "error"
+    assert bad.stderr == "UsageError: path 'items' must start with '/', e.g. /items/{item_id}\n"
+    assert bad.error is None  # IPython prints usage errors without a traceback
+    count = execute(client, "print(len([r for r in app.routes if r.path == '/items/{item_id}']))")
+    assert count.stdout == "2\n"
+
+    # The value of %http is usable in assertions.
+    check = execute(client, "r = %http GET /items/9\nassert r.status_code == 200\nprint(r.json())")
+    assert check.stdout == "{'v': 2}\n"
