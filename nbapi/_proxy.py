@@ -13,6 +13,7 @@ Pure: no IPython import.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -36,6 +37,7 @@ PREFIX_HEADERS = (b"x-forwarded-prefix", b"x-forwarded-context", b"x-proxycontex
 _SAFE_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&()*+,;=:@%-]+)+")
 
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}
+_LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -84,7 +86,8 @@ def public_url(
        which works as a link in the notebook page since it is served from the same host.
     3. GitHub Codespaces: its forwarded-port address.
     4. A kernel started by a Jupyter server whose base_url is not "/" (it is
-       behind a proxy of its own): "{base_url}proxy/{port}/", path-absolute.
+       behind a proxy of its own), or that listens beyond loopback (a container,
+       a VM) and has jupyter-server-proxy: "{base_url}proxy/{port}/", path-absolute.
     5. Otherwise "http://{host}:{port}/" (a wildcard host is shown as 127.0.0.1).
 
     ``environ`` defaults to ``os.environ``. Raises ``PublicURLError`` for an
@@ -114,10 +117,23 @@ def resolve(
     codespace = _codespaces_url(env, port)
     if codespace is not None:
         return PublicURL(codespace, "Codespaces")
-    base_url = jupyter_server_base_url(env)
-    if base_url is not None and base_url != "/":
-        return PublicURL(f"{base_url}proxy/{port}/", "Jupyter server")
+    server = jupyter_server_info(env)
+    if server is not None:
+        base_url = _slashed(str(server.get("base_url", "/")))
+        # A server with a base_url of its own sits behind a proxy; one listening
+        # beyond loopback is used from other machines (a container, a VM).
+        if base_url != "/" or (_serves_others(server) and _has_server_proxy()):
+            return PublicURL(f"{base_url}proxy/{port}/", "Jupyter server")
     return PublicURL(direct_url(host, port), "direct")
+
+
+def _serves_others(server: Mapping[str, Any]) -> bool:
+    hostname = str(server.get("hostname", "localhost"))
+    return hostname not in _LOOPBACK_HOSTS and not hostname.startswith("127.")
+
+
+def _has_server_proxy() -> bool:
+    return importlib.util.find_spec("jupyter_server_proxy") is not None
 
 
 def direct_url(host: str, port: int) -> str:
@@ -242,12 +258,12 @@ def running_servers(runtime_dirs: Iterable[Path]) -> list[dict[str, Any]]:
     return servers
 
 
-def jupyter_server_base_url(environ: Mapping[str, str] | None = None) -> str | None:
-    """The base_url of the Jupyter server that started this kernel, or None.
+def jupyter_server_info(environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The info of the Jupyter server that started this kernel, or None.
 
     A kernel learns its server from the server's info file in the Jupyter runtime
-    directory (``jpserver-<pid>.json``, which lists ``base_url`` and ``pid``),
-    matched against ``JPY_PARENT_PID`` and the kernel's parent processes.
+    directory (``jpserver-<pid>.json``, which lists ``base_url``, ``hostname`` and
+    ``pid``), matched against ``JPY_PARENT_PID`` and the kernel's parent processes.
     """
     env = os.environ if environ is None else environ
     servers = running_servers(_runtime_dirs(env))
@@ -257,8 +273,14 @@ def jupyter_server_base_url(environ: Mapping[str, str] | None = None) -> str | N
     for pid in _parent_pids(env):
         info = by_pid.get(pid)
         if info is not None:
-            return _slashed(str(info.get("base_url", "/")))
+            return info
     return None
+
+
+def jupyter_server_base_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The base_url ("/" or "/user/ada/") of the Jupyter server that started this kernel."""
+    info = jupyter_server_info(environ)
+    return None if info is None else _slashed(str(info.get("base_url", "/")))
 
 
 # -- requests that arrive through jupyter-server-proxy ---------------------------------
