@@ -1,0 +1,147 @@
+"""The route registry on its own: no IPython, a plain FastAPI app and functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from nbapi._registry import Registry, RouteError
+from nbapi._spec import parse_route_line
+
+
+def user_paths(app: FastAPI) -> list[str]:
+    return [
+        r.path
+        for r in app.routes
+        if r.path not in {"/openapi.json", "/redoc"} and not r.path.startswith("/docs")
+    ]
+
+
+def register(
+    registry: Registry, app: FastAPI, owner: str, line: str, endpoint: Any, **keywords: Any
+) -> list[str]:
+    _, warnings = registry.register(app, owner, parse_route_line(line), endpoint, keywords)
+    return warnings
+
+
+def test_register_replace_and_remove() -> None:
+    app, registry = FastAPI(), Registry()
+
+    def a() -> int:
+        return 1
+
+    def b() -> int:
+        return 2
+
+    register(registry, app, "cell-a", "GET /a", a)
+    register(registry, app, "cell-b", "GET /b", b)
+    register(registry, app, "cell-a", "GET /a2", b)
+    assert user_paths(app) == ["/a2", "/b"]
+    assert set(registry.owned(app)) == {"cell-a", "cell-b"}
+    assert registry.remove(app, "cell-a")
+    assert not registry.remove(app, "cell-a")
+    assert user_paths(app) == ["/b"]
+
+
+def test_owned_routes_follow_the_app() -> None:
+    registry = Registry()
+    first, second = FastAPI(), FastAPI()
+    register(registry, first, "cell", "GET /x", lambda: 1)
+    assert registry.owned(second) == {}
+    # The same cell on a new app adds a route there and leaves the old app alone.
+    register(registry, second, "cell", "GET /x", lambda: 2)
+    assert user_paths(first) == ["/x"]
+    assert user_paths(second) == ["/x"]
+    assert TestClient(second).get("/x").json() == 2
+
+
+def test_route_removed_behind_the_registry_is_added_again() -> None:
+    app, registry = FastAPI(), Registry()
+    register(registry, app, "cell", "GET /x", lambda: 1)
+    app.router.routes[:] = [r for r in app.router.routes if r.path != "/x"]
+    register(registry, app, "cell", "GET /x", lambda: 2)
+    assert TestClient(app).get("/x").json() == 2
+
+
+def test_openapi_cache_is_dropped() -> None:
+    app, registry = FastAPI(), Registry()
+    register(registry, app, "cell", "GET /one", lambda: 1)
+    assert list(app.openapi()["paths"]) == ["/one"]
+    register(registry, app, "cell", "GET /two", lambda: 1)
+    assert app.openapi_schema is None
+    assert list(app.openapi()["paths"]) == ["/two"]
+
+
+def test_failed_registration_restores_everything() -> None:
+    app, registry = FastAPI(), Registry()
+
+    def handler(item_id):  # type: ignore[no-untyped-def]
+        return item_id
+
+    register(registry, app, "cell", "GET /x/<int:item_id>", handler)
+    routes = list(app.router.routes)
+    with pytest.raises(RouteError, match=r"^FastAPI refused GET /y: "):
+        register(registry, app, "cell", "GET /y", handler, response_model=3)
+    assert app.router.routes == routes
+    assert handler.__annotations__ == {"item_id": int}
+
+
+@pytest.mark.parametrize(
+    ("keyword", "message"),
+    [
+        ("stauts_code", "unknown keyword 'stauts_code' for %%route; did you mean 'status_code'?"),
+        (
+            "colour",
+            "unknown keyword 'colour' for %%route; use a keyword of FastAPI's path-operation decorators (see %%route?)",
+        ),
+    ],
+)
+def test_unknown_keyword(keyword: str, message: str) -> None:
+    app, registry = FastAPI(), Registry()
+    with pytest.raises(RouteError) as info:
+        register(registry, app, "cell", "GET /x", lambda: 1, **{keyword: 1})
+    assert str(info.value) == message
+
+
+def test_websocket_keywords_are_checked_against_websocket() -> None:
+    app, registry = FastAPI(), Registry()
+
+    async def ws(websocket: Any) -> None:
+        return None
+
+    with pytest.raises(RouteError, match="unknown keyword 'status_code' for a websocket route"):
+        register(registry, app, "cell", "WS /ws", ws, status_code=201)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("GET /users/{user_id}", "GET /users/me", "is shadowed by /users/{user_id}"),
+        ("GET /users/{user_id}", "POST /users/me", None),  # other method: no conflict
+        # The int type is checked after matching, so 'me' still goes to the first route (a 422).
+        ("GET /users/<int:user_id>", "GET /users/me", "is shadowed by /users/{user_id}"),
+        ("GET /users/me", "GET /users/{user_id}", None),  # fixed path first: fine
+        ("GET,POST /a", "POST /a", "POST /a by second_handler() is unreachable"),
+        ("GET /files/{p:path}", "GET /files/readme", "is shadowed by /files/{p:path}"),
+    ],
+)
+def test_conflict_warnings(first: str, second: str, expected: str | None) -> None:
+    app, registry = FastAPI(), Registry()
+
+    def first_handler(user_id=None, p=None):  # type: ignore[no-untyped-def]
+        return 1
+
+    def second_handler(user_id=None):  # type: ignore[no-untyped-def]
+        return 2
+
+    register(registry, app, "one", first, first_handler)
+    warnings = register(registry, app, "two", second, second_handler)
+    warnings = [w for w in warnings if "path parameter" not in w]
+    if expected is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert expected in warnings[0]
