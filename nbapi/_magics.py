@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ast
 import atexit
+import html
 import importlib
 import shlex
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,10 +27,13 @@ from IPython.core.magic import (
     magics_class,
     no_var_expand,
 )
+from IPython.display import display
+from starlette.routing import Match
 
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI
 from ._errors import UserError
+from ._runner import LogEntry
 from ._session import Session, set_current
 from ._spec import parse_route_line
 
@@ -81,6 +86,8 @@ class NbAPIMagics(Magics):
         self.session = session
         self.cell_id: str | None = None
         self.route_hooks: list[Callable[[Any], None]] = []
+        # owner -> (display id, route line, parent header of the cell that showed it)
+        self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
 
     # -- events -------------------------------------------------------------
     def pre_run_cell(self, info: ExecutionInfo) -> None:
@@ -196,9 +203,75 @@ class NbAPIMagics(Magics):
         note = f" (moved from {previous.spec.describe()})" if moved and previous else ""
         if previous is not None and not moved:
             note = " (replaced)"
-        print(f"{spec.describe()} -> {name}(){note}")
+        self._show_route(owner, f"{spec.describe()} -> {name}(){note}")
         for warning in warnings:
             print(f"nbapi warning: {warning}", file=sys.stderr)
+        if self.session.server is None and self.session.config.autostart:
+            from ._server import autostart
+
+            started = autostart(self.session)
+            if started is not None:
+                display(started)
+
+    # -- handler errors shown in the %%route cell that owns the route ----------
+    def _show_route(self, owner: str, text: str) -> None:
+        """Print the route line; in a kernel, as a display updated when its handler fails."""
+        publisher = getattr(self.shell, "display_pub", None)
+        if publisher is None or not hasattr(publisher, "set_thread_parent"):
+            print(text)
+            return
+        display_id = f"nbapi-route-{uuid.uuid4().hex}"
+        # The update is sent from the loop thread with this cell's request as its parent.
+        self.route_displays[owner] = (display_id, text, dict(publisher.parent_header))
+        display({"text/plain": text}, raw=True, display_id=display_id)
+
+    def _route_owner(self, entry: LogEntry) -> str | None:
+        app = self.session.current_app()
+        if app is None:
+            return None
+        path = entry.path.split("?", 1)[0]
+        scope = {"type": "http", "path": path, "method": entry.method, "root_path": ""}
+        for route in list(app.router.routes):
+            try:
+                match, _ = route.matches(scope)
+            except Exception:
+                continue
+            if match is Match.FULL:
+                return self.session.registry.owner_of(route)
+        return None
+
+    def on_request(self, entry: LogEntry) -> None:
+        """Runner listener (loop thread): show a handler's error in its %%route cell."""
+        if not entry.error:
+            return
+        owner = self._route_owner(entry)
+        shown = self.route_displays.get(owner) if owner is not None else None
+        if shown is None:
+            return
+        from ._server import route_error_text, user_traceback
+
+        display_id, text, parent = shown
+        trace = user_traceback(entry.traceback or "", self.file_label)
+        plain = f"{text}\n{route_error_text(entry)}\n{trace}".rstrip()
+        data = {
+            "text/plain": plain,
+            "text/html": f'<pre>{html.escape(text)}\n<span style="color:#c00">'
+            f"{html.escape(route_error_text(entry))}\n{html.escape(trace)}</span></pre>",
+        }
+        publisher = self.shell.display_pub
+        token = publisher.set_thread_parent(parent)
+        try:
+            publisher.publish(data, metadata={}, transient={"display_id": display_id}, update=True)
+        finally:
+            publisher.reset_thread_parent(token)
+
+    def file_label(self, filename: str) -> str | None:
+        """ "Cell In[3]" for a notebook cell's file, else None."""
+        try:
+            named = self.shell.compile.format_code_name(filename)
+        except Exception:
+            return None
+        return f"{named[0]} {named[1]}" if named else None
 
     # -- %http ------------------------------------------------------------------
     @line_cell_magic
@@ -355,6 +428,8 @@ def load(shell: Any) -> None:
     shell.configurables.append(config)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
     shell.events.register("post_run_cell", magics.post_run_cell)
+    session.file_label = magics.file_label
+    session.runner.listeners.append(magics.on_request)
     atexit.register(session.close)
     _loaded[id(shell)] = (magics, config)
     set_current(session)

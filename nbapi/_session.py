@@ -15,15 +15,27 @@ from fastapi import FastAPI
 
 from ._client import make_client
 from ._config import NbAPI
+from ._docs_assets import offline_docs
 from ._errors import UserError
 from ._registry import Registry
-from ._runner import AppRunner
+from ._runner import AppRunner, Receive, Scope, Send
 
 APP_NAME = "app"
 
 
 class AppError(UserError):
     """The name ``app`` is bound to something that is not a FastAPI app."""
+
+
+class DocsRunner(AppRunner):
+    """The runner, with /docs and /redoc assets served from an installed package (no CDN)."""
+
+    def __init__(self, current_app: Callable[[], Any]) -> None:
+        super().__init__(current_app)
+        self._outer = offline_docs(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._outer(scope, receive, send)
 
 
 class Session:
@@ -39,10 +51,12 @@ class Session:
         self.config = config if config is not None else NbAPI()
         self.say = say if say is not None else print
         self.registry = Registry()
-        self.runner = AppRunner(self.current_app)
+        self.runner: AppRunner = DocsRunner(self.current_app)
         self._client: httpx.Client | None = None
         self._created_app = False
-        self.server: Any = None  # the live server, created on first use
+        self.server: Any = None  # the live server (nbapi._server.LiveServer), created on first use
+        # Names a traceback's file for the user ("Cell In[3]"), or None; set by the magics.
+        self.file_label: Callable[[str], str | None] | None = None
 
     def current_app(self) -> FastAPI | None:
         """The FastAPI bound to ``app`` in the namespace, or None (never creates one)."""

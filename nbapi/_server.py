@@ -1,0 +1,647 @@
+"""The live server: uvicorn serving the kernel's app from the runner's loop thread.
+
+The server serves the runner (the dispatcher that looks the kernel's current app
+up on every request), so new routes, a rebound ``app``, middleware and
+overrides take effect on the next request with no restart. uvicorn runs as a
+task on the runner's loop ("nbapi-loop"); the kernel's own loop is never
+touched. The listening socket is bound here, in the calling thread, so a taken
+port is an immediate error instead of a hang in a background thread. uvicorn
+runs with lifespan off (the runner owns the app's lifespan), no access log and
+its own log records kept in the server's log instead of cell outputs.
+
+Nothing here imports IPython: the ``%nbapi`` commands return plain objects with
+a short, deterministic text ``repr`` (and HTML links), which the magics show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import errno
+import html
+import logging
+import os
+import re
+import socket
+import sysconfig
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import UserError
+from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    import httpx
+    import uvicorn
+
+    from ._session import Session
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PORT_TRIES = 100  # ports tried from NbAPI.port upward when --port is not given
+IDENTITY_PATH = "/_nbapi/server"  # answers {"nbapi": pid} so kernels can tell each other apart
+STOP_TIMEOUT = 5.0
+_SERVER_LOG_SIZE = 100
+
+
+class ServerError(UserError):
+    """A live-server command that cannot be carried out; the server is left as it was."""
+
+
+class PortTakenError(ServerError):
+    """The port asked for with ``--port`` is in use."""
+
+
+# -- links ---------------------------------------------------------------------------
+def connect_host(host: str) -> str:
+    """The address a client on this machine uses to reach a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def local_url(host: str, port: int) -> str:
+    """``http://HOST:PORT/``: where this kernel reaches its own server."""
+    return f"http://{_url_host(connect_host(host))}:{port}/"
+
+
+def public_url(config: Any, host: str, port: int) -> str:
+    """The base URL (ending in "/") under which a browser reaches the server.
+
+    The one place links are computed; ``nbapi._proxy`` knows JupyterHub, Binder,
+    Codespaces and ``NbAPI.public_url``.
+    """
+    from ._proxy import public_url as proxied_url
+
+    return proxied_url(config, host, port)
+
+
+# -- ports ---------------------------------------------------------------------------
+_servers: dict[int, LiveServer] = {}  # port -> running server of this process
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; raises OSError when the port is taken."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        # As uvicorn does: a port in TIME_WAIT after a stop can be bound again at once,
+        # while a port another socket listens on still fails (Linux).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if ":" in host:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # listen now: a second binder of the same port fails here, not later
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def port_owner(host: str, port: int) -> str:
+    """Who holds ``port``: "this kernel's nbapi server", "another nbapi kernel (process N)"
+    or "another process"."""
+    own = _servers.get(port)
+    if own is not None and own.running:
+        return "this kernel's nbapi server"
+    import httpx
+
+    url = f"http://{_url_host(connect_host(host))}:{port}{IDENTITY_PATH}"
+    try:
+        reply = httpx.get(url, timeout=0.5)
+        pid = reply.json().get("nbapi") if reply.status_code == 200 else None
+    except Exception:
+        pid = None
+    if isinstance(pid, int):
+        return f"another nbapi kernel (process {pid})"
+    return "another process"
+
+
+def bind_port(host: str, port: int, *, exact: bool) -> socket.socket:
+    """Bind ``host:port``, or with ``exact=False`` the first free port from ``port`` up."""
+    last = port if exact else min(port + PORT_TRIES - 1, 65535)
+    for candidate in range(port, last + 1):
+        try:
+            return _bind(host, candidate)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                if exact:
+                    owner = port_owner(host, candidate)
+                    msg = (
+                        f"port {candidate} on {host} is taken by {owner}; "
+                        "pick a free one with --port N, or leave --port out to take the next free"
+                    )
+                    raise PortTakenError(msg) from None
+                continue
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(
+                exc, socket.gaierror
+            ):
+                msg = f"cannot bind host {host!r} ({exc.strerror}); use --host 127.0.0.1"
+                raise ServerError(msg) from None
+            if exc.errno == errno.EACCES:
+                msg = f"no permission to bind port {candidate}; use a port above 1023"
+                raise ServerError(msg) from None
+            raise
+    msg = f"ports {port}-{last} on {host} are all taken; pick a free one with --port N"
+    raise PortTakenError(msg)
+
+
+# -- uvicorn's log records go to the server's log, not to whichever cell is running ---
+class _ServerLogHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.sinks: list[collections.deque[str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The runner already records handler exceptions with their traceback.
+        if record.getMessage().startswith("Exception in ASGI application"):
+            return
+        line = f"uvicorn {record.levelname.lower()}: {record.getMessage()}"
+        for sink in list(self.sinks):
+            sink.append(line)
+
+
+_log_handler = _ServerLogHandler()
+
+
+def _route_uvicorn_logs() -> None:
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if _log_handler not in logger.handlers:
+            logger.addHandler(_log_handler)
+        logger.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+# -- the server ----------------------------------------------------------------------
+def _identity(app: ASGIApp) -> ASGIApp:
+    """Answer ``IDENTITY_PATH`` so another kernel can tell an nbapi server from others."""
+    body = f'{{"nbapi": {os.getpid()}}}'.encode()
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == IDENTITY_PATH:
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def _ws_protocol() -> Any:
+    import importlib.util
+
+    return "wsproto" if importlib.util.find_spec("wsproto") is not None else "auto"
+
+
+class LiveServer:
+    """uvicorn serving ``runner`` (the kernel's dispatcher) on ``runner.loop``."""
+
+    def __init__(self, runner: AppRunner, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.runner = runner
+        self.host = host
+        self.port = port
+        self.state = "stopped"  # "running", "stopped" or "failed"
+        self.failure: str | None = None
+        self.requests_served = 0
+        self.errors = 0
+        self.messages: collections.deque[str] = collections.deque(maxlen=_SERVER_LOG_SIZE)
+        self._uvicorn: uvicorn.Server | None = None
+        self._task: concurrent.futures.Future[None] | None = None
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running" and self._task is not None and not self._task.done()
+
+    @property
+    def url(self) -> str:
+        return local_url(self.host, self.port)
+
+    def _count(self, entry: LogEntry) -> None:
+        if entry.source == "server":
+            self.requests_served += 1
+            if entry.error:
+                self.errors += 1
+
+    def start(self, *, exact_port: bool = False) -> None:
+        """Bind the port (here, so a taken port fails at once) and start serving."""
+        import uvicorn
+
+        with self._lock:
+            if self.running:
+                return
+            sock = bind_port(self.host, self.port, exact=exact_port)
+            self.port = sock.getsockname()[1]
+            _route_uvicorn_logs()
+            from ._proxy import ProxyPrefix
+
+            config = uvicorn.Config(
+                _identity(ProxyPrefix(self.runner)),
+                lifespan="off",  # the runner runs the app's lifespan
+                access_log=False,
+                log_config=None,
+                log_level="warning",
+                ws=_ws_protocol(),
+                timeout_graceful_shutdown=2,
+            )
+            started = threading.Event()
+            server = _Uvicorn(config, started)
+            loop = self.runner.loop
+
+            async def serve() -> None:
+                try:
+                    await server.serve(sockets=[sock])
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:
+                    self.failure = f"{type(exc).__name__}: {exc}"
+                finally:
+                    sock.close()
+                    started.set()
+
+            _log_handler.sinks.append(self.messages)
+            if self._count not in self.runner.listeners:
+                self.runner.listeners.append(self._count)
+            self._uvicorn = server
+            self._task = asyncio.run_coroutine_threadsafe(serve(), loop)
+            started.wait(30)
+            if not server.started:
+                self.state = "failed"
+                self._detach()
+                sock.close()
+                msg = f"the live server did not start: {self.failure or 'timed out'}"
+                raise ServerError(msg)
+            self.state = "running"
+            self.failure = None
+            _servers[self.port] = self
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Close the port at once, finish open requests, and end the serving task."""
+        with self._lock:
+            server, task = self._uvicorn, self._task
+            if server is None or task is None:
+                return
+            if not task.done() and self.runner.running:
+
+                async def shutdown() -> None:
+                    for listener in getattr(server, "servers", []):
+                        listener.close()  # the port is free from here on
+                    server.should_exit = True
+
+                with contextlib.suppress(Exception):
+                    self.runner.run(shutdown(), timeout=timeout)
+                with contextlib.suppress(Exception):
+                    task.result(timeout)
+                if not task.done():
+                    server.force_exit = True
+                    with contextlib.suppress(Exception):
+                        task.result(1.0)
+            self._detach()
+            self.state = "stopped"
+
+    def _detach(self) -> None:
+        if _servers.get(self.port) is self:
+            del _servers[self.port]
+        with contextlib.suppress(ValueError):
+            _log_handler.sinks.remove(self.messages)
+        with contextlib.suppress(ValueError):
+            self.runner.listeners.remove(self._count)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._uvicorn = None
+        self._task = None
+
+    def client(self) -> httpx.Client:
+        """An httpx client for the live server (one per server; closed when it stops)."""
+        import httpx
+
+        if not self.running:
+            msg = "the live server is not running; start it with %nbapi serve"
+            raise ServerError(msg)
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.url.rstrip("/"), timeout=30)
+        return self._client
+
+
+def _make_uvicorn_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
+            super().__init__(config)
+            self._started_event = started
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            self._started_event.set()
+
+    return Server
+
+
+class _LazyUvicorn:
+    """``_Uvicorn(config, started)``: uvicorn is imported only when a server starts."""
+
+    _cls: type | None = None
+
+    def __call__(self, config: Any, started: threading.Event) -> Any:
+        if _LazyUvicorn._cls is None:
+            _LazyUvicorn._cls = _make_uvicorn_class()
+        return _LazyUvicorn._cls(config, started)
+
+
+_Uvicorn = _LazyUvicorn()
+
+
+# -- what the commands show ------------------------------------------------------------
+class ServerView:
+    """The server's links or status: text lines, and clickable links in HTML."""
+
+    def __init__(self, lines: list[str], links: list[tuple[str, str]]) -> None:
+        self.lines = lines
+        self.links = links
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        items = "".join(
+            f'<li>{html.escape(label)}: <a href="{html.escape(url)}" target="_blank">'
+            f"{html.escape(url)}</a></li>"
+            for label, url in self.links
+        )
+        head = html.escape(self.lines[0]) if self.lines else ""
+        rest = "".join(f"<div>{html.escape(line)}</div>" for line in self.lines[1:])
+        if items:
+            rest = "".join(
+                f"<div>{html.escape(line)}</div>"
+                for line in self.lines[1:]
+                if not any(url in line for _, url in self.links)
+            )
+            return f"<div>{head}</div><ul>{items}</ul>{rest}"
+        return f"<div>{head}</div>{rest}"
+
+
+def _links(session: Session, server: LiveServer) -> list[tuple[str, str]]:
+    base = public_url(session.config, server.host, server.port)
+    links = [("API", base)]
+    app = session.current_app()
+    docs_url = app.docs_url if app is not None else "/docs"
+    redoc_url = app.redoc_url if app is not None else "/redoc"
+    if docs_url:
+        links.append(("docs", base + docs_url.lstrip("/")))
+    if redoc_url:
+        links.append(("redoc", base + redoc_url.lstrip("/")))
+    return links
+
+
+def started_view(session: Session, server: LiveServer) -> ServerView:
+    links = _links(session, server)
+    lines = [f"nbapi: serving the kernel's app at {links[0][1]}"]
+    lines += [f"  {label}: {url}" for label, url in links[1:]]
+    return ServerView(lines, links)
+
+
+def status_view(session: Session) -> ServerView:
+    server: LiveServer | None = session.server
+    if server is None:
+        return ServerView(["nbapi server: not started; start it with %nbapi serve"], [])
+    base = public_url(session.config, server.host, server.port)
+    if server.running:
+        head = f"nbapi server: running at {base}"
+        links = _links(session, server)
+    elif server.state == "failed":
+        head = f"nbapi server: failed ({server.failure}); start it again with %nbapi serve"
+        links = []
+    else:
+        head = f"nbapi server: stopped (was at {base}); start it again with %nbapi serve"
+        links = []
+    lines = [head, f"requests served: {server.requests_served}, errors: {server.errors}"]
+    return ServerView(lines, links)
+
+
+# -- starting and stopping ---------------------------------------------------------------
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"%nbapi {command}", add_help=False)
+    parser.add_argument("--port", "-p", type=int, default=None)
+    parser.add_argument("--host", default=None)
+    return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would print and exit
+        msg = f"{self.prog}: {message}; usage: {self.prog} [--port N] [--host H]"
+        raise ServerError(msg)
+
+
+def _parse(command: str, argv: list[str]) -> tuple[int | None, str | None]:
+    args = _parser(command).parse_args(argv)
+    if args.port is not None and not 0 < args.port < 65536:
+        msg = f"--port {args.port!r} is not a TCP port; use a number from 1 to 65535"
+        raise ServerError(msg)
+    if args.host is not None and not args.host.strip():
+        raise ServerError("--host '' is empty; use --host 127.0.0.1")
+    return args.port, args.host
+
+
+def _host_warning(session: Session, host: str) -> None:
+    if host not in LOOPBACK_HOSTS:
+        session.say(
+            f"nbapi warning: serving on {host}, not loopback: anyone who can reach this "
+            "machine can call the kernel's API; use --host 127.0.0.1 to keep it local"
+        )
+
+
+def start_server(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
+    """Start (or keep) the session's live server; return the links to show once."""
+    server: LiveServer | None = session.server
+    if server is not None and server.running:
+        wanted_host = host or server.host
+        if (port is None or port == server.port) and wanted_host == server.host:
+            return status_view(session)
+        msg = (
+            f"the live server already runs at {server.url}; "
+            "move it with %nbapi restart --port N [--host H]"
+        )
+        raise ServerError(msg)
+    host = host or session.config.host or "127.0.0.1"
+    exact = port is not None
+    first = port if port is not None else int(session.config.port)
+    new = LiveServer(session.runner, host, first)
+    if server is not None:  # keep the counters of a restarted server
+        new.requests_served, new.errors = server.requests_served, server.errors
+        new.messages.extend(server.messages)
+    new.start(exact_port=exact)
+    session.server = new
+    _host_warning(session, host)
+    return started_view(session, new)
+
+
+def autostart(session: Session) -> ServerView | None:
+    """Start the server for the first route, unless ``NbAPI.autostart`` is False or it
+    was started (or stopped) before; never raises: a failure is a one-line warning."""
+    if not session.config.autostart or session.server is not None:
+        return None
+    try:
+        return start_server(session)
+    except UserError as exc:
+        session.say(f"nbapi warning: the live server did not start: {exc}")
+        return None
+
+
+def serve_command(session: Session, argv: list[str]) -> ServerView:
+    """``%nbapi serve [--port N] [--host H]``."""
+    port, host = _parse("serve", argv)
+    return start_server(session, port, host)
+
+
+def stop_command(session: Session, argv: list[str]) -> ServerView:
+    """``%nbapi stop``: stop serving; the port is free when this returns."""
+    if argv:
+        raise ServerError(f"%nbapi stop takes no arguments, got {' '.join(argv)!r}")
+    server: LiveServer | None = session.server
+    if server is None or not server.running:
+        return ServerView(["nbapi server: not running"], [])
+    server.stop()
+    return ServerView([f"nbapi server: stopped; {server.url} is free"], [])
+
+
+def restart_command(session: Session, argv: list[str]) -> ServerView:
+    """``%nbapi restart [--port N] [--host H]``: stop, then serve again (same port by default)."""
+    port, host = _parse("restart", argv)
+    server: LiveServer | None = session.server
+    if server is not None:
+        if port is None and host is None:
+            port, host = server.port, server.host
+        if server.running:
+            server.stop()
+    return start_server(session, port, host)
+
+
+def status_command(session: Session, argv: list[str]) -> ServerView:
+    """``%nbapi status``: URL, state, requests served, errors."""
+    if argv:
+        raise ServerError(f"%nbapi status takes no arguments, got {' '.join(argv)!r}")
+    return status_view(session)
+
+
+# -- the log -------------------------------------------------------------------------------
+_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
+
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    dirs.add(str(Path(__file__).resolve().parent))
+    dirs.add(str(Path(asyncio.__file__).resolve().parent.parent))
+    return tuple(sorted(dirs))
+
+
+def user_traceback(text: str, label: Callable[[str], str | None] | None = None) -> str:
+    """``text`` (a formatted traceback) with only the user's frames.
+
+    Frames in the standard library, site-packages (FastAPI, Starlette, anyio) and
+    nbapi are dropped; ``label(filename)`` names notebook cells ("Cell In[3]").
+    """
+    libraries = _library_dirs()
+    out: list[str] = []
+    keep = True
+    for line in text.splitlines():
+        match = _FRAME.match(line)
+        if match:
+            filename = match["file"]
+            name = label(filename) if label is not None else None
+            resolved = str(Path(filename).resolve()) if filename.startswith("/") else filename
+            keep = name is not None or not (
+                resolved.startswith(libraries) or filename.startswith("<frozen")
+            )
+            if keep:
+                where = name or f'File "{filename}"'
+                out.append(f"  {where}, line {match['line']}, in {match['name']}")
+            continue
+        if line.startswith("    "):
+            if keep:
+                out.append(line)
+            continue
+        keep = True
+        out.append(line)
+    return "\n".join(out)
+
+
+class LogView:
+    """``%nbapi log``: recent requests (newest last), errors with their tracebacks."""
+
+    def __init__(
+        self,
+        entries: Iterable[LogEntry],
+        messages: Iterable[str],
+        label: Callable[[str], str | None] | None = None,
+        full: bool = False,
+    ) -> None:
+        self.entries = list(entries)
+        self.messages = list(messages)
+        self.label = label
+        self.full = full
+
+    def __repr__(self) -> str:
+        if not self.entries and not self.messages:
+            return "nbapi log: no requests yet"
+        lines = [f"nbapi log: {len(self.entries)} recent requests, newest last"]
+        for entry in self.entries:
+            lines.append(entry.line())
+            if entry.traceback:
+                text = entry.traceback if self.full else user_traceback(entry.traceback, self.label)
+                lines.extend("    " + row for row in text.rstrip().splitlines())
+        lines.extend(self.messages)
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def log_command(session: Session, argv: list[str]) -> LogView:
+    """``%nbapi log [--full] [--errors] [-n N]``: recent requests and handler errors."""
+    parser = _Parser(prog="%nbapi log", add_help=False)
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--errors", action="store_true")
+    parser.add_argument("-n", type=int, default=20)
+    try:
+        args = parser.parse_args(argv)
+    except ServerError:
+        msg = f"cannot read {' '.join(argv)!r}; usage: %nbapi log [--full] [--errors] [-n N]"
+        raise ServerError(msg) from None
+    entries = [e for e in session.runner.log if e.error or not args.errors]
+    entries = entries[-args.n :] if args.n > 0 else []
+    server: LiveServer | None = session.server
+    messages = list(session.runner.lifespan_errors)
+    messages += list(server.messages) if server is not None else []
+    label = getattr(session, "file_label", None)
+    return LogView(entries, messages, label, args.full)
+
+
+def route_error_text(entry: LogEntry) -> str:
+    """One line for the ``%%route`` cell whose handler failed."""
+    return (
+        f"last error: {entry.status or 500} {entry.method} {entry.path}: {entry.error} "
+        "(traceback: %nbapi log)"
+    )
