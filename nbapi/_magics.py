@@ -106,6 +106,8 @@ class NbAPIMagics(Magics):
         self.session.runner.sync_app()
         for hook in list(self.route_hooks):
             hook(result)
+        for listener in list(self.session.route_listeners):
+            listener()
 
     # -- %%route --------------------------------------------------------------
     @no_var_expand

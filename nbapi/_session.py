@@ -55,6 +55,8 @@ class Session:
         self._client: httpx.Client | None = None
         self._created_app = False
         self.server: Any = None  # the live server (nbapi._server.LiveServer), created on first use
+        # Called after every cell (widgets compare a fingerprint of app.routes and redraw).
+        self.route_listeners: list[Callable[[], None]] = []
         # Names a traceback's file for the user ("Cell In[3]"), or None; set by the magics.
         self.file_label: Callable[[str], str | None] | None = None
 
