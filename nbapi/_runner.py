@@ -56,6 +56,7 @@ class Lifespan:
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.supported = True
+        self.failed: str | None = None  # one line: why startup failed
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
@@ -175,7 +176,8 @@ class AppRunner:
             error = await lifespan.startup()
             self._lifespan = lifespan
             if error:
-                self.lifespan_errors.append(f"startup failed: {error}")
+                lifespan.failed = _last_line(error)
+                self.lifespan_errors.append(f"startup failed: {lifespan.failed}")
 
     def sync_app(self) -> None:
         """Switch lifespans now if the kernel's app was rebound since it was last served."""
@@ -203,6 +205,18 @@ class AppRunner:
         if app is not self.active_app:
             await self.activate(app)
         lifespan = self._lifespan
+        if lifespan is not None and lifespan.failed:
+            # As a server would refuse to start: say why instead of half-running the app.
+            self._record(scope, scope.get("nbapi.source", "server"), 503, None)
+            body = (
+                f"The app's lifespan startup failed: {lifespan.failed}; "
+                "fix it and run app = FastAPI(...) again."
+            )
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1011})
+            else:
+                await _plain_response(send, 503, body.encode())
+            return
         scope = dict(scope)
         if lifespan is not None and lifespan.state:
             scope["state"] = dict(lifespan.state)
@@ -246,6 +260,11 @@ class AppRunner:
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(entry)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text
 
 
 async def _plain_response(send: Send, status: int, body: bytes) -> None:

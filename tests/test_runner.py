@@ -1,0 +1,104 @@
+"""The request runner: its loop thread, live dispatch to the current app, lifespans, the log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+
+from nbapi._client import make_client
+from nbapi._runner import AppRunner, LogEntry
+
+
+def lifespan_app(events: list[str], name: str, fail: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        events.append(f"{name} startup")
+        if fail:
+            raise RuntimeError("no database")
+        yield {"name": name}
+        events.append(f"{name} shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/who")
+    def who(request: Request) -> str:
+        return str(request.state.name)
+
+    return app
+
+
+def test_dispatch_follows_the_current_app_and_switches_lifespans() -> None:
+    events: list[str] = []
+    holder = {"app": lifespan_app(events, "first")}
+    runner = AppRunner(lambda: holder["app"])
+    client = make_client(runner)
+    try:
+        assert events == []  # nothing starts before the first request
+        assert client.get("/who").json() == "first"
+        assert client.get("/who").json() == "first"
+        assert events == ["first startup"]
+        holder["app"] = lifespan_app(events, "second")
+        runner.sync_app()  # what the magics do after each cell
+        assert events == ["first startup", "first shutdown", "second startup"]
+        assert client.get("/who").json() == "second"
+    finally:
+        runner.close()
+    assert events[-1] == "second shutdown"
+
+
+def test_failed_startup_is_recorded() -> None:
+    events: list[str] = []
+    app = lifespan_app(events, "broken", fail=True)
+    runner = AppRunner(lambda: app)
+    try:
+        response = make_client(runner).get("/who")
+        assert response.status_code == 503
+        assert response.text == (
+            "The app's lifespan startup failed: RuntimeError: no database; "
+            "fix it and run app = FastAPI(...) again."
+        )
+        assert runner.lifespan_errors == ["startup failed: RuntimeError: no database"]
+    finally:
+        runner.close()
+
+
+def test_no_app_yet_is_a_503() -> None:
+    runner = AppRunner(lambda: None)
+    try:
+        response = make_client(runner).get("/")
+        assert response.status_code == 503
+        assert response.text == "No FastAPI app in the kernel yet: run a %%route cell."
+    finally:
+        runner.close()
+
+
+def test_listeners_see_each_request() -> None:
+    app = FastAPI()
+    runner = AppRunner(lambda: app)
+    seen: list[LogEntry] = []
+    runner.listeners.append(seen.append)
+    try:
+        make_client(runner).get("/missing?x=1")
+        assert [entry.line() for entry in seen] == ["404 GET /missing?x=1 (in-process)"]
+        assert runner.requests_served == 1
+        assert runner.errors == 0
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize("cycles", [20])
+def test_close_stops_the_thread_every_time(cycles: int) -> None:
+    app = FastAPI()
+    before = threading.active_count()
+    for _ in range(cycles):
+        runner = AppRunner(lambda: app)
+        assert make_client(runner).get("/docs").status_code == 200
+        runner.close()
+        runner.close()  # safe twice
+        assert not runner.running
+    assert threading.active_count() == before
