@@ -16,9 +16,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "explorer",
     "get_app",
     "get_client",
     "load_ipython_extension",
+    "request_builder",
     "unload_ipython_extension",
 ]
 
@@ -40,6 +42,23 @@ def get_client() -> httpx.Client:
     session = current_session()
     session.app  # noqa: B018 - binds app = FastAPI() when there is none
     return session.client
+
+
+def explorer() -> Any:
+    """A live view of every operation of the kernel's app (``%nbapi explorer``)."""
+    from ._widgets import explorer as make
+
+    return make()
+
+
+def request_builder(method: str | None = None, path: str | None = None) -> Any:
+    """A request form for ``METHOD PATH``, e.g. ``("GET", "/items/{item_id}")`` (``%nbapi try``).
+
+    Without arguments, the form lets you pick the operation.
+    """
+    from ._widgets import request_builder as make
+
+    return make(method, path)
 
 
 def __getattr__(name: str) -> Any:

@@ -608,9 +608,9 @@ def check_value(value: Any, schema: Mapping[str, Any], spec: Mapping[str, Any]) 
                 problems.append(f"should be {word} {_number(schema[key])}")
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
-            problems.append(f"should have at least {schema['minLength']} characters")
+            problems.append(f"should have at least {_plural(schema['minLength'], 'character')}")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            problems.append(f"should have at most {schema['maxLength']} characters")
+            problems.append(f"should have at most {_plural(schema['maxLength'], 'character')}")
         if "pattern" in schema:
             try:
                 if re.search(str(schema["pattern"]), value) is None:
@@ -619,10 +619,14 @@ def check_value(value: Any, schema: Mapping[str, Any], spec: Mapping[str, Any]) 
                 pass  # a pattern Python cannot read: leave it to the server
     if isinstance(value, list):
         if "minItems" in schema and len(value) < schema["minItems"]:
-            problems.append(f"should have at least {schema['minItems']} items")
+            problems.append(f"should have at least {_plural(schema['minItems'], 'item')}")
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            problems.append(f"should have at most {schema['maxItems']} items")
+            problems.append(f"should have at most {_plural(schema['maxItems'], 'item')}")
     return problems
+
+
+def _plural(count: Any, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def check_json(
