@@ -1,0 +1,227 @@
+"""The live API through Jupyter, as on JupyterHub/Binder: a real Jupyter server with
+jupyter-server-proxy and a base_url, a kernel started through its REST API, nbapi in it."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import httpx
+import pytest
+from jupyter_client.blocking import BlockingKernelClient
+
+pytestmark = [pytest.mark.kernel, pytest.mark.server, pytest.mark.timeout(240)]
+
+HERE = Path(__file__).resolve().parent
+BASE_URL = "/user/learner/"
+
+
+def _load_helper() -> Any:
+    # (tests/running_jupyter.py, named so as not to shadow the jupyter_server package if imported
+    # by its name, so it is loaded under a name of its own.
+    spec = importlib.util.spec_from_file_location(
+        "nbapi_tests_jupyter_server", HERE / "running_jupyter.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+helper = _load_helper()
+
+
+@dataclass
+class Outputs:
+    status: str = ""
+    text: str = ""  # stdout, stderr and text/plain of results and displays, in order
+    html: list[str] = field(default_factory=list)
+
+
+def execute(client: BlockingKernelClient, code: str, timeout: float = 60) -> Outputs:
+    msg_id = client.execute(code, store_history=True)
+    outputs = Outputs()
+    deadline = time.monotonic() + timeout
+    while True:
+        message = client.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = message["msg_type"], message["content"]
+        if kind == "stream":
+            outputs.text += content["text"]
+        elif kind in ("execute_result", "display_data", "update_display_data"):
+            outputs.text += content["data"].get("text/plain", "") + "\n"
+            if "text/html" in content["data"]:
+                outputs.html.append(content["data"]["text/html"])
+        elif kind == "error":
+            outputs.text += "\n".join(content["traceback"])
+        elif kind == "status" and content["execution_state"] == "idle":
+            break
+    outputs.status = client.get_shell_msg(timeout=timeout)["content"]["status"]
+    return outputs
+
+
+@dataclass
+class Lab:
+    server: Any  # the helper's JupyterServer
+    client: BlockingKernelClient
+    origin: str  # http://127.0.0.1:JUPYTER_PORT
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET a path-absolute URL (as a link in the notebook page) on the Jupyter server."""
+        return httpx.get(self.origin + path, headers=self.server.headers, timeout=30, **kwargs)
+
+
+def _hub_free_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("JUPYTERHUB_", "BINDER_", "CODESPACE", "GITHUB_CODESPACES")):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("NBAPI_PUBLIC_URL", raising=False)
+
+
+@pytest.fixture(params=["jupyterhub", "jupyter-server"])
+def lab(request: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """A Jupyter server at /user/learner/ and a python3 kernel it started.
+
+    "jupyterhub": the server has the environment a JupyterHub spawner gives it.
+    "jupyter-server": no hub variables; nbapi must find its server's base_url itself.
+    """
+    _hub_free_environment(monkeypatch)
+    env: dict[str, str] = {}
+    if request.param == "jupyterhub":
+        env = {"JUPYTERHUB_SERVICE_PREFIX": BASE_URL, "JUPYTERHUB_USER": "learner"}
+    root = tmp_path / "root"
+    root.mkdir()
+    home = tmp_path / "home"
+    with helper.jupyter_server(root, home, app="server", base_url=BASE_URL, env=env) as server:
+        assert "jupyter_server_proxy" in server.log()
+        response = httpx.post(
+            server.api("api/kernels"), headers=server.headers, json={"name": "python3"}, timeout=60
+        )
+        assert response.status_code == 201, response.text
+        kernel_id = response.json()["id"]
+        client = BlockingKernelClient()
+        client.load_connection_file(str(home / "runtime" / f"kernel-{kernel_id}.json"))
+        client.start_channels()
+        try:
+            wait_for_kernel(client, server)
+            origin = server.url[: -len(BASE_URL)]
+            yield Lab(server, client, origin)
+        finally:
+            client.stop_channels()
+            httpx.delete(server.api(f"api/kernels/{kernel_id}"), headers=server.headers, timeout=30)
+
+
+def wait_for_kernel(client: BlockingKernelClient, server: Any, timeout: float = 90) -> None:
+    """Wait until the kernel answers on shell and iopub is connected.
+
+    Unlike ``wait_for_ready`` this does not give up on one late heartbeat, which a
+    busy two-core machine produces.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.kernel_info()
+        try:
+            reply = client.get_shell_msg(timeout=2)
+        except Empty:
+            continue
+        if reply["msg_type"] != "kernel_info_reply":
+            continue
+        try:  # kernel_info makes the kernel publish its status: iopub is connected
+            client.get_iopub_msg(timeout=1)
+        except Empty:
+            continue
+        while time.monotonic() < deadline:  # drop the rest of those status messages
+            try:
+                client.get_iopub_msg(timeout=0.2)
+            except Empty:
+                return
+    raise RuntimeError(f"the kernel did not answer in {timeout} s\n{server.log()}")
+
+
+ROUTE = """%%route GET /items/<int:item_id>
+def read_item(item_id, request: Request):
+    return {"item_id": item_id, "url": str(request.url)}"""
+
+
+def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> None:
+    port = helper.free_port()
+    setup = execute(
+        lab.client,
+        f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request",
+    )
+    assert setup.status == "ok", setup.text
+    first = execute(lab.client, ROUTE)  # the first route starts the live server
+    assert first.status == "ok", first.text
+
+    # The links nbapi printed go through the proxy, not to the kernel's 127.0.0.1.
+    served = re.search(r"(/user/learner/proxy/(\d+)/)", first.text)
+    assert served is not None, first.text
+    base, served_port = served.group(1), int(served.group(2))
+    assert served_port >= port
+    assert "127.0.0.1" not in first.text, first.text
+    assert f"{base}docs" in first.text
+    assert any(f'href="{base}docs"' in html for html in first.html), first.html
+
+    # Through the Jupyter server (token and all): the route, the schema, the docs page.
+    item = lab.get(f"{base}items/1")
+    assert item.status_code == 200, item.text
+    assert item.json() == {"item_id": 1, "url": f"{lab.origin}{base}items/1"}
+    schema = lab.get(f"{base}openapi.json")
+    assert schema.status_code == 200, schema.text
+    assert "/items/{item_id}" in schema.json()["paths"]
+    assert schema.json()["servers"] == [{"url": base.rstrip("/")}]
+    docs = lab.get(f"{base}docs")
+    assert docs.status_code == 200, docs.text
+    assert f"url: '{base}openapi.json'" in docs.text
+    # Swagger UI's "Try it out" sends to the schema's server: through the proxy.
+    assert lab.get(f"{base}items/abc").status_code == 422
+
+    # Without the token the proxy refuses: the API is as private as the notebook.
+    anonymous = httpx.get(f"{lab.origin}{base}items/1", timeout=30, follow_redirects=False)
+    assert anonymous.status_code in (302, 403), anonymous.text
+
+    # Direct access on 127.0.0.1 keeps working at the same time.
+    direct = f"http://127.0.0.1:{served_port}/"
+    assert httpx.get(f"{direct}items/2", timeout=30).json() == {
+        "item_id": 2,
+        "url": f"{direct}items/2",
+    }
+    direct_docs = httpx.get(f"{direct}docs", timeout=30).text
+    assert "url: '/openapi.json'" in direct_docs
+    assert "servers" not in httpx.get(f"{direct}openapi.json", timeout=30).json()
+
+    # %http in the kernel is untouched; status shows the proxied address.
+    in_process = execute(lab.client, "%http GET /items/3")
+    assert in_process.status == "ok", in_process.text
+    assert '"item_id": 3' in in_process.text
+    status = execute(lab.client, "%nbapi status")
+    assert f"running at {base}" in status.text, status.text
+
+
+@pytest.mark.parametrize("lab", ["jupyterhub"], indirect=True)
+def test_public_url_override_wins_in_the_kernel(lab: Lab) -> None:
+    port = helper.free_port()
+    code = (
+        "%load_ext nbapi\n"
+        "%config NbAPI.autostart = False\n"
+        "%config NbAPI.public_url = 'https://workshop.example.org/api/{port}/'\n"
+        f"%nbapi serve --port {port}"
+    )
+    served = execute(lab.client, code)
+    assert served.status == "ok", served.text
+    assert f"https://workshop.example.org/api/{port}/docs" in served.text
+    bad = execute(lab.client, "%config NbAPI.public_url = 'workshop'\n%nbapi status")
+    assert bad.status == "error"
+    assert "NbAPI.public_url 'workshop' is not a base URL" in bad.text
