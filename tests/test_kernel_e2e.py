@@ -56,8 +56,11 @@ def execute(client: Any, code: str, cell_id: str | None = None, timeout: float =
             outputs.error = data
         elif kind == "status" and data["execution_state"] == "idle":
             break
-    outputs.status = client.get_shell_msg(timeout=timeout)["content"]["status"]
-    return outputs
+    while True:  # skip replies to earlier requests (wait_for_ready may send several)
+        reply = client.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            outputs.status = reply["content"]["status"]
+            return outputs
 
 
 @pytest.fixture

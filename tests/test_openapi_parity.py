@@ -89,7 +89,11 @@ def plain_openapi(decorator: str, function: str) -> bytes:
     return TestClient(namespace["app"]).get("/openapi.json").content
 
 
-@pytest.mark.parametrize(("line", "decorator", "function"), CASES)
+@pytest.mark.parametrize(
+    ("line", "decorator", "function"),
+    CASES,
+    ids=[c[0].split()[1] + f"-{i}" for i, c in enumerate(CASES)],
+)
 def test_openapi_identical_to_plain_decorator(
     shell: Any, line: str, decorator: str, function: str
 ) -> None:
@@ -103,7 +107,7 @@ def test_whole_app_identical(shell: Any) -> None:
     """Several cells in a row give the app the decorators give, in the same order."""
     assert shell.run_cell(textwrap.dedent(PRELUDE)).success
     plain = []
-    for line, decorator, function in CASES[2:]:
+    for line, decorator, function in CASES[2:]:  # the first two share a path
         shell.run_cell_magic("route", line, function + "\n")
         plain.append(f"{decorator}\n{function}\n")
     namespace: dict[str, Any] = {}
