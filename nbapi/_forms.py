@@ -435,12 +435,13 @@ def _response_schema(response: Mapping[str, Any], spec: Mapping[str, Any]) -> An
     return None
 
 
-def _template_regex(path: str) -> re.Pattern[str]:
+def _template_regex(path: str, slashes: bool = False) -> re.Pattern[str]:
+    # OpenAPI drops Starlette's ":path" converter, so a value with slashes is a second try.
+    value = ".+" if slashes else "[^/]+"
     parts, last = [], 0
     for match in _PATH_PARAM.finditer(path):
         parts.append(re.escape(path[last : match.start()]))
-        is_path = match.group(0).endswith(":path}")
-        parts.append(f"(?P<{match.group(1)}>.+)" if is_path else f"(?P<{match.group(1)}>[^/]+)")
+        parts.append(f"(?P<{match.group(1)}>{value})")
         last = match.end()
     parts.append(re.escape(path[last:]))
     return re.compile("".join(parts))
@@ -458,11 +459,12 @@ def find_operation(
     for op in ops:
         if op.method == method and op.path == path:
             return op, {}
-    for op in ops:
-        if op.method == method:
-            match = _template_regex(op.path).fullmatch(path)
-            if match:
-                return op, match.groupdict()
+    for slashes in (False, True):
+        for op in ops:
+            if op.method == method:
+                match = _template_regex(op.path, slashes).fullmatch(path)
+                if match:
+                    return op, match.groupdict()
     known = ", ".join(op.label for op in ops[:8]) + (", ..." if len(ops) > 8 else "")
     hint = f"use one of {known}" if ops else "the app has no operations yet; add a %%route cell"
     msg = f"no operation {method} {path!r} in the app; {hint}"
@@ -740,7 +742,9 @@ def error_fields(op: Operation, payload: Any) -> dict[str, list[str]]:
                 key = next((f.key for f in op.body.fields if f.name == loc[1]), "")
             elif op.body is not None and not op.body.is_form:
                 key = "body"
-                if len(loc) > 1:
+                if error.get("type") == "json_invalid" and len(loc) > 1:
+                    message = f"{message} at character {loc[1]}"
+                elif len(loc) > 1:
                     message = f"{'.'.join(loc[1:])}: {message}"
         marked.setdefault(key, []).append(message)
     return marked
@@ -928,8 +932,8 @@ def build_request(
         texts = _texts(values.get(f"path:{match.group(1)}"))
         if not texts:
             return quote(match.group(0), safe="")
-        safe = "/" if match.group(0).endswith(":path}") else ""
-        return quote(texts[0], safe=safe)
+        # "/" stays: servers decode %2F before routing anyway, and {path:path} wants it.
+        return quote(texts[0], safe="/")
 
     path = _PATH_PARAM.sub(fill, op.path)
     query: list[tuple[str, str]] = []
