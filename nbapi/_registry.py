@@ -63,19 +63,13 @@ def apply_converters(endpoint: Endpoint, spec: RouteSpec) -> None:
         if parameter.annotation is inspect.Parameter.empty:
             endpoint.__annotations__[name] = wanted
             continue
-        given = hints.get(name, parameter.annotation)
-        if given is not wanted and typing.get_origin(given) is not typing.Annotated:
+        given = hints.get(name, parameter.annotation)  # get_type_hints strips Annotated
+        if typing.get_origin(given) is typing.Annotated:
+            given = typing.get_args(given)[0]
+        if given is not wanted:
             msg = (
                 f"the path says {name!r} is {wanted.__name__} but "
                 f"{endpoint.__name__}() annotates it as {getattr(given, '__name__', given)!r}; "
-                "drop the converter or change the annotation"
-            )
-            raise RouteError(msg)
-        if typing.get_origin(given) is typing.Annotated and typing.get_args(given)[0] is not wanted:
-            inner = typing.get_args(given)[0]
-            msg = (
-                f"the path says {name!r} is {wanted.__name__} but "
-                f"{endpoint.__name__}() annotates it as {getattr(inner, '__name__', inner)!r}; "
                 "drop the converter or change the annotation"
             )
             raise RouteError(msg)
