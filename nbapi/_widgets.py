@@ -558,7 +558,7 @@ class RequestBuilder(_Live, widgets.VBox):
             self.response_html,
             self.history_box,
         ]
-        self._draw(path_values)
+        self._draw({f"path:{name}": value for name, value in path_values.items()})
         if live:
             self._subscribe()
 
@@ -578,6 +578,7 @@ class RequestBuilder(_Live, widgets.VBox):
     def _draw(self, values: Mapping[str, Any] | None = None) -> None:
         op = self.op
         old_rows = self.rows
+        old_body = self.body_editor.value if self.body_editor is not None else None
         self.rows = {}
         self.body_editor = None
         self.code.layout.display = "none"
@@ -601,6 +602,8 @@ class RequestBuilder(_Live, widgets.VBox):
             f"{summary}{flags}{gone}</div>"
         )
         values = dict(values or {})
+        if old_body is not None:
+            values.setdefault("body", old_body)
         for key, row in old_rows.items():  # keep what the user typed when the form is redrawn
             values.setdefault(key, row.input.value)
         sections: list[widgets.Widget] = []
@@ -1181,6 +1184,10 @@ def try_command(session: Any, argv: list[str]) -> RequestBuilder:
         if problem:
             raise WidgetArgsError(problem)
         matches = [op for op in ops if op.path == argv[0]]
+        if not matches:
+            known = ", ".join(op.label for op in ops[:8]) or "none yet"
+            msg = f"%nbapi try {argv[0]!r}: no operation on that path; use one of {known}"
+            raise WidgetArgsError(msg)
         if len(matches) != 1:
             methods = ", ".join(op.method for op in matches) or "none"
             msg = (
