@@ -55,10 +55,10 @@ CSS = """<style>
 .nbapi-json { font-family: monospace; max-height: 30em; overflow: auto; }
 .nbapi-status-ok { color: #2e7d32; font-weight: bold; }
 .nbapi-status-error { color: #c62828; font-weight: bold; }
-.nbapi-invalid input, .nbapi-invalid textarea, .nbapi-invalid select,
-.nbapi-invalid .widget-upload { border: 2px solid #d32f2f !important; background: #fff5f5; }
 .nbapi-warned input, .nbapi-warned textarea, .nbapi-warned select {
   border: 2px solid #ef6c00 !important; }
+.nbapi-invalid input, .nbapi-invalid textarea, .nbapi-invalid select,
+.nbapi-invalid .widget-upload { border: 2px solid #d32f2f !important; background: #fff5f5; }
 .nbapi-error-text { color: #c62828; } .nbapi-warning-text { color: #b26a00; }
 </style>"""
 
@@ -637,7 +637,7 @@ class RequestBuilder(_Live, widgets.VBox):
                 self.body_editor = widgets.Textarea(
                     value=str(text) if text is not None else _forms.example_text(op.body),
                     rows=8,
-                    layout=widgets.Layout(width="100%"),
+                    layout=widgets.Layout(width="95%"),
                 )
                 self.body_editor.add_class("nbapi-input")
                 reset = widgets.Button(description="Reset to example")

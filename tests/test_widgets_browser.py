@@ -1,0 +1,250 @@
+"""The widgets in a real browser: JupyterLab (and a Notebook 7 smoke test) in headless Chromium.
+
+A real Jupyter server on loopback runs tests/resources/widgets/widgets.ipynb in a
+real kernel; Debian's chromium, driven by Playwright, clicks the widgets. Every
+request the page makes must stay on loopback. Screenshots go to artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from running_jupyter import JupyterServer, jupyter_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = Path(__file__).resolve().parent / "resources" / "widgets" / "widgets.ipynb"
+ARTIFACTS = ROOT / "artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--no-default-browser-check",
+]
+TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="no browser: /usr/bin/chromium is missing (apt-get install chromium)",
+    ),
+]
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp?.shell.currentWidget;
+  return w?.context?.isReady && w.sessionContext?.session?.kernel?.status === 'idle';
+}"""
+
+ADD_AND_RUN_CELL = """async (source) => {
+  const app = window.jupyterapp;
+  const notebook = app.shell.currentWidget.content;
+  notebook.activeCellIndex = notebook.widgets.length - 1;
+  await app.commands.execute('notebook:insert-cell-below');
+  notebook.activeCell.model.sharedModel.setSource(source);
+  await app.commands.execute('notebook:run-cell');
+}"""
+
+NEW_ROUTE = "%%route DELETE /items/<int:item_id>\ndef delete_item(item_id):\n    return None"
+
+
+@pytest.fixture(scope="module")
+def playwright_api() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        yield sync_api, playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api: Any) -> Iterator[Any]:
+    sync_api, playwright = playwright_api
+    sync_api.expect.set_options(timeout=TIMEOUT_MS)
+    chromium = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+    )
+    yield chromium
+    chromium.close()
+
+
+class Page:
+    """A browser page on one Jupyter server, with a loopback-only guard."""
+
+    def __init__(self, browser: Any, expect: Any, name: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.blocked: list[str] = []
+        self.context.route("**/*", self._guard)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.expect = expect
+        self.name = name
+
+    def _guard(self, route: Any) -> None:
+        url = route.request.url
+        host = urlsplit(url).hostname
+        if url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost", "::1"):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def shot(self, step: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(
+            path=str(ARTIFACTS / f"widgets-{self.name}-{step}.png"), full_page=True
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def start_page(browser: Any, server: JupyterServer, url: str, name: str) -> Page:
+    from playwright.sync_api import expect
+
+    page = Page(browser, expect, name)
+    page.page.goto(url)
+    page.page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page
+
+
+def builder_of(page: Any, label: str) -> Any:
+    return page.locator(".nbapi-builder").filter(
+        has=page.locator(f'[data-nbapi="builder-title"][data-nbapi-op="{label}"]')
+    )
+
+
+@pytest.fixture
+def notebook_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    return root
+
+
+def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path) -> None:
+    with jupyter_server(notebook_dir, tmp_path / "home", app="lab") as server:
+        url = f"{server.url}lab/tree/{NOTEBOOK.name}?token={server.token}"
+        view = start_page(browser, server, url, "lab")
+        page, expect = view.page, view.expect
+        try:
+            # The explorer lists the two operations, grouped by tag.
+            explorer = page.locator(".nbapi-explorer")
+            expect(explorer.locator('[data-nbapi="op-count"]')).to_have_text("2 operations")
+            expect(explorer.locator('[data-nbapi-tag="items"]')).to_be_visible()
+            expect(explorer.locator('[data-nbapi-op="PUT /items/{item_id}"]')).to_be_visible()
+            expect(explorer.locator('[data-nbapi-op="GET /page"]')).to_be_visible()
+
+            # A valid request.
+            put = builder_of(page, "PUT /items/{item_id}")
+            expect(put).to_be_visible()
+            put.locator(".nbapi-input-path-item_id input").fill("3")
+            put.locator(".nbapi-field-body textarea").fill('{"name": "Lamp", "price": 12.5}')
+            put.locator("button.nbapi-send").click()
+            expect(put.locator('[data-nbapi="status"]')).to_have_text("HTTP 200 OK")
+            expect(put.locator('[data-nbapi="body"]')).to_contain_text('"Lamp"')
+            expect(put.locator('[data-nbapi="warnings"]')).to_have_count(0)
+            view.shot("1-valid")
+
+            # An invalid one: warned about, sent anyway, answered with a 422 table, field marked.
+            put.locator(".nbapi-input-path-item_id input").fill("abc")
+            put.locator(".nbapi-field-body textarea").fill('{"name": "", "price": -1}')
+            put.locator("button.nbapi-send").click()
+            expect(put.locator('[data-nbapi="status"]')).to_have_text(
+                "HTTP 422 Unprocessable Entity"
+            )
+            warnings = put.locator('[data-nbapi="warnings"]')
+            expect(warnings).to_contain_text("(sent anyway)")
+            expect(warnings).to_contain_text("path.item_id: 'abc' is not an integer")
+            table = put.locator('[data-nbapi="validation"]')
+            expect(table.locator("tr")).to_have_count(4)
+            expect(table.locator('tr[data-nbapi-loc="path.item_id"]')).to_contain_text(
+                "Input should be a valid integer"
+            )
+            expect(table.locator('tr[data-nbapi-loc="body.price"]')).to_contain_text(
+                "greater than 0"
+            )
+            marked = put.locator(".nbapi-field-path-item_id.nbapi-invalid")
+            expect(marked).to_be_visible()
+            expect(marked).to_contain_text("Input should be a valid integer")
+            border = marked.locator("input").evaluate("e => getComputedStyle(e).borderTopColor")
+            assert border == "rgb(211, 47, 47)"
+            expect(put.locator(".nbapi-field-body.nbapi-invalid")).to_be_visible()
+            expect(page.locator(".nbapi-invalid")).to_have_count(2)
+            expect(put.locator(".nbapi-history select")).to_contain_text("2. PUT /items/abc")
+            view.shot("2-validation-error")
+
+            # Markup in a response is text: shown literally and never run.
+            html_page = builder_of(page, "GET /page")
+            html_page.locator("button.nbapi-send").click()
+            body = html_page.locator('[data-nbapi="body"]')
+            expect(body).to_contain_text('<script>window.__pwned = 1</script><img src="x"')
+            assert (
+                html_page.locator('[data-nbapi="body"] script, [data-nbapi="body"] img').count()
+                == 0
+            )
+            page.wait_for_timeout(500)  # give a broken image's onerror the chance to fire
+            assert page.evaluate("() => window.__pwned") is None
+            view.shot("3-script-as-text")
+
+            # A new %%route cell: the explorer updates without re-running its cell.
+            page.evaluate(ADD_AND_RUN_CELL, NEW_ROUTE)
+            expect(explorer.locator('[data-nbapi="op-count"]')).to_have_text("3 operations")
+            new_op = explorer.locator(".nbapi-operation").filter(
+                has=page.locator('[data-nbapi-op="DELETE /items/{item_id}"]')
+            )
+            expect(new_op).to_be_visible()
+            # Its "Try it" opens a builder inside the explorer.
+            new_op.locator(".nbapi-try button, button.nbapi-try").first.click()
+            delete = builder_of(page, "DELETE /items/{item_id}")
+            expect(delete).to_be_visible()
+            delete.locator(".nbapi-input-path-item_id input").fill("7")
+            delete.locator("button.nbapi-send").click()
+            expect(delete.locator('[data-nbapi="status"]')).to_have_text("HTTP 200 OK")
+            view.shot("4-explorer-updated")
+
+            assert view.blocked == [], view.blocked
+            assert view.errors == [], view.errors
+        except Exception:
+            view.shot("failure")
+            raise
+        finally:
+            view.close()
+
+
+def test_widgets_in_notebook7(browser: Any, notebook_dir: Path, tmp_path: Path) -> None:
+    with jupyter_server(notebook_dir, tmp_path / "home", app="notebook") as server:
+        url = f"{server.url}notebooks/{NOTEBOOK.name}?token={server.token}"
+        view = start_page(browser, server, url, "notebook7")
+        page, expect = view.page, view.expect
+        try:
+            explorer = page.locator(".nbapi-explorer")
+            expect(explorer.locator('[data-nbapi="op-count"]')).to_have_text("2 operations")
+            put = builder_of(page, "PUT /items/{item_id}")
+            put.locator(".nbapi-input-path-item_id input").fill("abc")
+            put.locator("button.nbapi-send").click()
+            expect(put.locator('[data-nbapi="status"]')).to_have_text(
+                "HTTP 422 Unprocessable Entity"
+            )
+            expect(put.locator(".nbapi-field-path-item_id.nbapi-invalid")).to_be_visible()
+            put.locator(".nbapi-input-path-item_id input").fill("4")
+            put.locator("button.nbapi-send").click()
+            expect(put.locator('[data-nbapi="status"]')).to_have_text("HTTP 200 OK")
+            view.shot("1-sent")
+            assert view.blocked == [], view.blocked
+        except Exception:
+            view.shot("failure")
+            raise
+        finally:
+            view.close()
