@@ -448,6 +448,10 @@ class FieldRow:
         self.box.add_class(f"nbapi-field-{css_name(item.key)}")
         self.invalid = False
 
+    def close(self) -> None:
+        for widget in (self.input.widget, self.label, self.message, self.box):
+            widget.close()
+
     def mark(self, errors: Sequence[str], warnings: Sequence[str]) -> None:
         self.invalid = bool(errors)
         for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
@@ -493,6 +497,7 @@ class RequestBuilder(_Live, widgets.VBox):
         self.body_editor: widgets.Textarea | None = None
         self.body_message = widgets.HTML("")
         self._gone = False
+        self._errors: dict[str, list[str]] = {}
 
         self.title = widgets.HTML()
         self.chooser = widgets.Dropdown(
@@ -619,9 +624,7 @@ class RequestBuilder(_Live, widgets.VBox):
                 continue
             sections.append(widgets.HTML(f"<b>{heading}</b>"))
             for item in items:
-                row = FieldRow(item, values.get(item.key))
-                self.rows[item.key] = row
-                sections.append(row.box)
+                sections.append(self._add_row(item, values.get(item.key)))
         if op.body is not None:
             required = " (required)" if op.body.required else ""
             sections.append(
@@ -629,9 +632,7 @@ class RequestBuilder(_Live, widgets.VBox):
             )
             if op.body.is_form:
                 for item in op.body.fields:
-                    row = FieldRow(item, values.get(item.key))
-                    self.rows[item.key] = row
-                    sections.append(row.box)
+                    sections.append(self._add_row(item, values.get(item.key)))
             else:
                 text = values.get("body")
                 self.body_editor = widgets.Textarea(
@@ -640,6 +641,7 @@ class RequestBuilder(_Live, widgets.VBox):
                     layout=widgets.Layout(width="95%"),
                 )
                 self.body_editor.add_class("nbapi-input")
+                self.body_editor.observe(lambda _: self._edited("body"), names="value")
                 reset = widgets.Button(description="Reset to example")
                 reset.add_class("nbapi-reset-body")
                 reset.on_click(lambda _: self._reset_body())
@@ -649,8 +651,28 @@ class RequestBuilder(_Live, widgets.VBox):
                 self.body_box = body_box
                 sections.append(body_box)
         self.form.children = sections
+        for row in old_rows.values():
+            row.close()
+        self._errors, self.last_warnings = {}, []
+        self._refresh_marks()
+        self.warnings_html.value = ""
         self.auth_scheme.options = [(s.label, s.name) for s in op.security]
         self._draw_auth()
+
+    def _add_row(self, item: FormField, initial: Any) -> widgets.Widget:
+        row = FieldRow(item, initial)
+        self.rows[item.key] = row
+        row.input.widget.observe(lambda _, key=item.key: self._edited(key), names="value")
+        return row.box
+
+    def _edited(self, key: str) -> None:
+        """Re-run the client-side checks as the user types; they warn, never block."""
+        if self.op is None:
+            return
+        self.last_warnings = _forms.check_request(self.op, self.values(), self.spec)
+        self._errors.pop(key, None)  # the server's complaint was about the old value
+        self._refresh_marks()
+        self._show_warnings(self.last_warnings, sent=False)
 
     def _draw_auth(self) -> None:
         scheme = self._scheme()
@@ -781,7 +803,7 @@ class RequestBuilder(_Live, widgets.VBox):
         values = self.values()
         self.last_warnings = _forms.check_request(self.op, values, self.spec)
         self._clear_marks()
-        self._show_warnings(self.last_warnings)
+        self._show_warnings(self.last_warnings, sent=True)
         request = _forms.build_request(self.op, values, self.auth())
         return self._dispatch(request)
 
@@ -859,11 +881,16 @@ class RequestBuilder(_Live, widgets.VBox):
         return keys
 
     def mark_errors(self, errors: Mapping[str, Sequence[str]]) -> None:
+        """Mark the fields a 422 pointed at (red), next to the client-side warnings (orange)."""
+        self._errors = {key: list(messages) for key, messages in errors.items()}
+        self._refresh_marks()
+
+    def _refresh_marks(self) -> None:
         warned = _by_key(self.last_warnings)
         for key, row in self.rows.items():
-            row.mark(errors.get(key, ()), warned.get(key, ()))
+            row.mark(self._errors.get(key, ()), warned.get(key, ()))
         if self.body_editor is not None:
-            self._mark_body(errors.get("body", ()), warned.get("body", ()))
+            self._mark_body(self._errors.get("body", ()), warned.get("body", ()))
 
     def _mark_body(self, errors: Sequence[str], warnings: Sequence[str]) -> None:
         for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
@@ -878,15 +905,16 @@ class RequestBuilder(_Live, widgets.VBox):
     def _clear_marks(self) -> None:
         self.mark_errors({})
 
-    def _show_warnings(self, warnings: Sequence[FormWarning]) -> None:
+    def _show_warnings(self, warnings: Sequence[FormWarning], sent: bool) -> None:
         if not warnings:
             self.warnings_html.value = ""
             return
         items = "".join(f"<li>{escape(w.line())}</li>" for w in warnings)
+        note = "sent anyway" if sent else "Send still sends it"
         self.warnings_html.value = (
             '<div class="nbapi-warning-text" data-nbapi="warnings">'
             f"Client-side checks found {len(warnings)} problem"
-            f"{'s' if len(warnings) != 1 else ''} (sent anyway):<ul>{items}</ul></div>"
+            f"{'s' if len(warnings) != 1 else ''} ({note}):<ul>{items}</ul></div>"
         )
 
     # -- code -------------------------------------------------------------------------------

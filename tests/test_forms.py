@@ -10,6 +10,8 @@ import ast
 import base64
 import json
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Any
@@ -942,3 +944,12 @@ def test_http_cell_with_json_and_form_bodies(ops: list[Operation], client: httpx
     line, body = cell.split("\n", 1)
     call = parse_http_cell(line.removeprefix("%%http "), body)
     assert client.request(**call.request_kwargs()).json() == {"username": "ann"}
+
+
+def test_forms_is_pure() -> None:
+    code = (
+        "import sys, nbapi._forms;"
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'nbapi._magics') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr

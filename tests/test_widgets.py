@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import re
 import socket
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -601,7 +603,29 @@ def test_builder_in_the_explorer(api: Any) -> None:
     assert builder not in explorer.views["GET /page"].extra.children
 
 
-def test_widget_module_imports_no_ipython_magics() -> None:
-    # Widgets use the session, never the magics layer.
-    assert "nbapi._magics" not in _widgets.__dict__
-    assert not hasattr(_widgets, "get_ipython")
+def test_widgets_do_not_import_the_magics_layer() -> None:
+    # Widgets use the session and the public app API, never the magics.
+    code = "import sys, nbapi._widgets; print('nbapi._magics' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_checks_warn_while_typing_and_never_send(api: Any) -> None:
+    builder = run(api, "%nbapi try PUT /items/{item_id}")
+    assert builder.warnings_html.value == ""  # a fresh form is not scolded
+    served = route_count(api)
+    builder.set_value("path:item_id", "x")
+    assert route_count(api) == served
+    assert "Client-side checks found 1 problem (Send still sends it)" in builder.warnings_html.value
+    row = builder.rows["path:item_id"]
+    assert "nbapi-warned" in row.box._dom_classes
+    assert "⚠ &#x27;x&#x27; is not an integer" in row.message.value
+    builder.send_request()
+    assert "nbapi-invalid" in row.box._dom_classes
+    # Editing the field drops the server's now stale complaint; other marks stay.
+    builder.set_value("body", "{}")
+    assert builder.marked == {"path:item_id"}
+    builder.set_value("path:item_id", "5")
+    assert builder.marked == set()
+    assert "nbapi-warned" not in row.box._dom_classes
+    assert "body.name: is required" in builder.warnings_html.value

@@ -7,6 +7,7 @@ request the page makes must stay on loopback. Screenshots go to artifacts/.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,11 +161,13 @@ def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path)
             # An invalid one: warned about, sent anyway, answered with a 422 table, field marked.
             put.locator(".nbapi-input-path-item_id input").fill("abc")
             put.locator(".nbapi-field-body textarea").fill('{"name": "", "price": -1}')
+            warnings = put.locator('[data-nbapi="warnings"]')
+            expect(warnings).to_contain_text("(Send still sends it)")  # warned while typing
+            expect(put.locator(".nbapi-field-path-item_id.nbapi-warned")).to_be_visible()
             put.locator("button.nbapi-send").click()
             expect(put.locator('[data-nbapi="status"]')).to_have_text(
                 "HTTP 422 Unprocessable Entity"
             )
-            warnings = put.locator('[data-nbapi="warnings"]')
             expect(warnings).to_contain_text("(sent anyway)")
             expect(warnings).to_contain_text("path.item_id: 'abc' is not an integer")
             table = put.locator('[data-nbapi="validation"]')
@@ -184,6 +187,13 @@ def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path)
             expect(page.locator(".nbapi-invalid")).to_have_count(2)
             expect(put.locator(".nbapi-history select")).to_contain_text("2. PUT /items/abc")
             view.shot("2-validation-error")
+
+            # Copy as curl: the code of the form's request, ready to select and copy.
+            put.locator("button.nbapi-copy-curl").click()
+            code = put.locator(".nbapi-code textarea")
+            expect(code).to_have_value(
+                re.compile(r"^curl -X PUT http://127\.0\.0\.1:\d+/items/abc ")
+            )
 
             # Markup in a response is text: shown literally and never run.
             html_page = builder_of(page, "GET /page")
