@@ -81,8 +81,8 @@ def public_url(
        ``port``. A path such as "/user/ada/proxy/{port}/" is allowed.
     2. JupyterHub and Binder (``JUPYTERHUB_SERVICE_PREFIX``):
        "{prefix}proxy/{port}/", made absolute when the hub tells its public
-       address (``JUPYTERHUB_PUBLIC_URL``, ``JUPYTERHUB_HOST``,
-       ``JUPYTERHUB_PUBLIC_HUB_URL``), else path-absolute ("/user/ada/proxy/8000/"),
+       address (``JUPYTERHUB_PUBLIC_URL``, or ``JUPYTERHUB_PUBLIC_HUB_URL`` when
+       users have no subdomains), else path-absolute ("/user/ada/proxy/8000/"),
        which works as a link in the notebook page since it is served from the same host.
     3. GitHub Codespaces: its forwarded-port address.
     4. A kernel started by a Jupyter server whose base_url is not "/" (it is
@@ -186,15 +186,15 @@ def _jupyterhub_base(env: Mapping[str, str]) -> str | None:
     if not prefix:
         return None
     prefix = _slashed(prefix)
-    # JUPYTERHUB_PUBLIC_URL is this server's full public URL (JupyterHub >= 4.1,
-    # when the hub knows it); with subdomains JUPYTERHUB_HOST is the user's origin.
+    # Recent JupyterHub versions give the server its public URL when they know it
+    # (JupyterHub.public_url is configured); subdomains included.
     public = env.get("JUPYTERHUB_PUBLIC_URL", "")
     if _origin(public) is not None:
         return public if public.endswith("/") else public + "/"
-    for name in ("JUPYTERHUB_HOST", "JUPYTERHUB_PUBLIC_HUB_URL"):
-        origin = _origin(env.get(name, ""))
-        if origin is not None:
-            return f"{origin}{prefix}"
+    # Without subdomains (JUPYTERHUB_HOST empty) the server shares the hub's host.
+    hub_origin = _origin(env.get("JUPYTERHUB_PUBLIC_HUB_URL", ""))
+    if hub_origin is not None and not env.get("JUPYTERHUB_HOST"):
+        return f"{hub_origin}{prefix}"
     return prefix
 
 

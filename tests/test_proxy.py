@@ -61,9 +61,22 @@ def config(public: str = "") -> NbAPI:
         ),
         (
             "",
-            {**HUB, "JUPYTERHUB_HOST": "https://ada.hub.example.org"},
+            {**HUB, "JUPYTERHUB_PUBLIC_URL": "https://ada.hub.example.org/user/ada/"},
             "127.0.0.1",
             "https://ada.hub.example.org/user/ada/proxy/8000/",
+            "JupyterHub",
+        ),
+        # With user subdomains the hub's host is not the server's: stay path-absolute.
+        (
+            "",
+            {
+                **HUB,
+                "JUPYTERHUB_HOST": "https://hub.example.org",
+                "JUPYTERHUB_PUBLIC_URL": "",
+                "JUPYTERHUB_PUBLIC_HUB_URL": "https://hub.example.org/hub/",
+            },
+            "127.0.0.1",
+            "/user/ada/proxy/8000/",
             "JupyterHub",
         ),
         (

@@ -3,9 +3,7 @@ jupyter-server-proxy and a base_url, a kernel started through its REST API, nbap
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,29 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+import running_jupyter as helper
 from jupyter_client.blocking import BlockingKernelClient
 
 pytestmark = [pytest.mark.kernel, pytest.mark.server, pytest.mark.timeout(240)]
 
-HERE = Path(__file__).resolve().parent
 BASE_URL = "/user/learner/"
-
-
-def _load_helper() -> Any:
-    # (tests/running_jupyter.py, named so as not to shadow the jupyter_server package if imported
-    # by its name, so it is loaded under a name of its own.
-    spec = importlib.util.spec_from_file_location(
-        "nbapi_tests_jupyter_server", HERE / "running_jupyter.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-helper = _load_helper()
 
 
 @dataclass
