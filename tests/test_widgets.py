@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -629,3 +630,32 @@ def test_checks_warn_while_typing_and_never_send(api: Any) -> None:
     assert builder.marked == set()
     assert "nbapi-warned" not in row.box._dom_classes
     assert "body.name: is required" in builder.warnings_html.value
+
+
+NOTEBOOK = Path(__file__).resolve().parent / "resources" / "widgets" / "widgets.ipynb"
+
+
+@pytest.mark.kernel
+def test_notebook_outputs_are_stable_text_for_nbval(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(
+        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+    ).execute()
+    shown = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                shown[cell.source] = data["text/plain"]
+    assert shown == {
+        "%nbapi explorer": (
+            "<nbapi explorer: 2 operations>\n"
+            "  PUT  /items/{item_id}  Replace an item\n"
+            "  GET  /page  Page"
+        ),
+        "%nbapi try PUT /items/{item_id}": "<nbapi request builder: PUT /items/{item_id}>",
+        "%nbapi try GET /page": "<nbapi request builder: GET /page>",
+    }
