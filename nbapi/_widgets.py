@@ -157,6 +157,8 @@ class _Live:
 
     def check_routes(self) -> bool:
         """Redraw if the routes changed since the last look; True when it redrew."""
+        if self._listener is None:  # closed (perhaps earlier in this very round)
+            return False
         fingerprint = self._current_fingerprint()
         if fingerprint == self._fingerprint:
             return False
@@ -706,9 +708,14 @@ class RequestBuilder(_Live, widgets.VBox):
         if op is not None and op != self.op:
             self.op = op
             self._gone = False
+            # Another operation: start from its defaults, not from the last one's values.
+            for row in self.rows.values():
+                row.close()
             self.rows = {}
+            if self.body_editor is not None:
+                self.body_editor.close()
+                self.body_editor = None
             self._draw()
-            self._clear_marks()
 
     # -- live update ------------------------------------------------------------------
     def routes_changed(self) -> None:

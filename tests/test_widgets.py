@@ -532,6 +532,24 @@ def test_choose_an_operation(api: Any) -> None:
     assert repr(builder) == "<nbapi request builder: GET /page>"
     assert builder.rows == {}
     assert builder.body_editor is None
+    builder.chooser.value = "PUT /items/{item_id}"
+    assert builder.values()["body"] == '{\n  "name": "string",\n  "price": 1.0\n}'
+    builder.set_value("body", "{}")
+    builder.chooser.value = "GET /page"
+    builder.chooser.value = "PUT /items/{item_id}"
+    assert builder.values()["body"].startswith('{\n  "name"')  # not the other form's value
+
+
+def test_open_builder_of_a_removed_operation_closes_quietly(api: Any) -> None:
+    explorer = run(api, "%nbapi explorer")
+    builder = explorer.builder("GET", "/page")
+    listeners = session().route_listeners
+    assert builder._listener in listeners
+    run(api, "%%route GET /other\ndef page():\n    return 1\n")  # moves page() off /page
+    assert "GET /page" not in explorer.views
+    assert builder._listener is None
+    assert builder.comm is None  # closed, and its listener did not run after closing
+    assert 'data-nbapi="gone"' not in builder.title.value
 
 
 def test_live_server_target_without_a_server(api: Any) -> None:
