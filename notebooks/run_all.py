@@ -8,8 +8,9 @@ Usage (from anywhere)::
 
 Each notebook runs in a fresh ``python3`` kernel with ``notebooks/`` as its working
 directory, like nbval runs it, and is written back with its new outputs, execution
-counts and a clean kernelspec. A notebook whose cell raises is NOT saved (the old
-file stays) and the script exits with status 1 after running the others.
+counts and a clean kernelspec, without widget state (it changes on every run). A
+notebook whose cell raises is NOT saved (the old file stays) and the script exits
+with status 1 after running the others.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def run(path: Path, timeout: int) -> tuple[Path, str | None, float]:
     for cell in nb.cells:
         # nbclient may leave execution metadata behind; keep diffs to what changed.
         cell.metadata.pop("execution", None)
+    # Widget state is thousands of lines with random model ids, new on every run; the
+    # widgets only work with a live kernel anyway, and nbval compares their text/plain.
+    nb.metadata.pop("widgets", None)
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return path, None, time.monotonic() - start
