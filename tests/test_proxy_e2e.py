@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -206,3 +207,107 @@ def test_public_url_override_wins_in_the_kernel(lab: Lab) -> None:
     bad = execute(lab.client, "%config NbAPI.public_url = 'workshop'\n%nbapi status")
     assert bad.status == "error"
     assert "NbAPI.public_url 'workshop' is not a base URL" in bad.text
+
+
+# -- in a real browser: JupyterLab, the printed link, Swagger UI through the proxy -------------
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--no-default-browser-check",
+]
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp?.shell.currentWidget;
+  return w?.context?.isReady && w.sessionContext?.session?.kernel?.status === 'idle';
+}"""
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(notebook, str(path))
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no browser: /usr/bin/chromium is missing")
+def test_docs_link_in_jupyterlab_opens_swagger_ui_through_the_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    _hub_free_environment(monkeypatch)
+    root = tmp_path / "root"
+    root.mkdir()
+    port = helper.free_port()
+    write_notebook(
+        root / "workshop.ipynb",
+        [f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request", ROUTE],
+    )
+    hub = {"JUPYTERHUB_SERVICE_PREFIX": BASE_URL, "JUPYTERHUB_USER": "learner"}
+    blocked: list[str] = []
+
+    def loopback_only(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    with (
+        helper.jupyter_server(root, tmp_path / "home", base_url=BASE_URL, env=hub) as server,
+        sync_api.sync_playwright() as playwright,
+    ):
+        sync_api.expect.set_options(timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.route("**/*", loopback_only)
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{server.url}lab/tree/workshop.ipynb?token={server.token}")
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+            # The link nbapi printed is the proxied one, and JupyterLab leaves it as it is.
+            link = page.locator(".jp-OutputArea-output a", has_text="/docs").first
+            sync_api.expect(link).to_be_visible(timeout=120_000)
+            href = link.get_attribute("href")
+            assert href is not None
+            assert re.fullmatch(r"/user/learner/proxy/\d+/docs", href), href
+            with context.expect_page() as opened:
+                link.click()
+            docs = opened.value
+            docs.set_default_timeout(60_000)
+            docs.wait_for_load_state()
+            assert docs.url == f"{server.url[: -len(BASE_URL)]}{href}"
+
+            # Swagger UI loaded the schema through the proxy and lists the route...
+            operation = docs.locator(".opblock-summary-path", has_text="/items/{item_id}")
+            sync_api.expect(operation).to_be_visible()
+            # ... and "Try it out" sends its request through the proxy too.
+            operation.click()
+            docs.locator("button.try-out__btn").click()
+            docs.locator('input[placeholder="item_id"]').fill("5")
+            docs.locator("button.execute").click()
+            status = docs.locator(".live-responses-table tr.response .response-col_status").first
+            sync_api.expect(status).to_have_text(re.compile(r"^\s*200"))
+            request_url = docs.locator(".request-url pre").first.inner_text()
+            assert request_url.endswith(f"{href[: -len('docs')]}items/5"), request_url
+            assert blocked == [], f"the page left loopback: {blocked}"
+        finally:
+            browser.close()
