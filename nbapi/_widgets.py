@@ -647,7 +647,14 @@ class RequestBuilder(_Live, widgets.VBox):
                 reset = widgets.Button(description="Reset to example")
                 reset.add_class("nbapi-reset-body")
                 reset.on_click(lambda _: self._reset_body())
-                body_box = widgets.VBox([self.body_editor, self.body_message, reset])
+                schema = json.dumps(expand_refs(op.body.schema, self.spec), indent=2)
+                schema_html = widgets.HTML(
+                    f'<details><summary>schema</summary><pre class="nbapi-pre" '
+                    f'data-nbapi="body-schema">{escape(schema)}</pre></details>'
+                )
+                body_box = widgets.VBox(
+                    [self.body_editor, self.body_message, widgets.HBox([reset, schema_html])]
+                )
                 body_box.add_class("nbapi-field")
                 body_box.add_class("nbapi-field-body")
                 self.body_box = body_box

@@ -218,6 +218,9 @@ def test_try_builds_a_form_from_the_operation(api: Any) -> None:
         "query:q": "",
         "body": '{\n  "name": "string",\n  "price": 1.0\n}',
     }
+    schema = builder.body_box.children[2].children[1].value
+    assert 'data-nbapi="body-schema"' in schema
+    assert "&quot;exclusiveMinimum&quot;: 0.0" in schema
     row = builder.rows["path:item_id"]
     assert "nbapi-field-path-item_id" in row.box._dom_classes
     assert 'title="required"' in row.label.value
