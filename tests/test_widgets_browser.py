@@ -187,6 +187,8 @@ def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path)
             expect(page.locator(".nbapi-invalid")).to_have_count(2)
             expect(put.locator(".nbapi-history select")).to_contain_text("2. PUT /items/abc")
             view.shot("2-validation-error")
+            table.scroll_into_view_if_needed()
+            view.shot("2-validation-table")
 
             # Copy as curl: the code of the form's request, ready to select and copy.
             put.locator("button.nbapi-copy-curl").click()
