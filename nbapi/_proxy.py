@@ -145,6 +145,16 @@ def direct_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/"
 
 
+def check_public_url(value: str, name: str = "NbAPI.public_url") -> str:
+    """``value`` if it is a usable ``public_url`` (or empty), else ``PublicURLError``.
+
+    For validating the setting when it is made, before any server runs.
+    """
+    if value:
+        _expand_override(value, 8000, name)
+    return value
+
+
 def _expand_override(value: str, port: int, name: str) -> str:
     url = value.strip().replace("{port}", str(port))
     parts = urlsplit(url)
@@ -218,10 +228,16 @@ def _runtime_dirs(env: Mapping[str, str]) -> list[Path]:
 
 
 def _parent_pids(env: Mapping[str, str], depth: int = 4) -> list[int]:
-    """The kernel's launcher (``JPY_PARENT_PID``, set by jupyter_client) and its ancestors."""
-    pids: list[int] = []
+    """The process that launched this kernel, or else the kernel's ancestors.
+
+    jupyter_client sets ``JPY_PARENT_PID`` to the launching process (the Jupyter
+    server, or nbclient in a test run); when it is set, it is the only candidate,
+    so a kernel started by a test inside a Jupyter terminal is not taken for one of
+    that server's kernels.
+    """
     if env.get("JPY_PARENT_PID", "").isdigit():
-        pids.append(int(env["JPY_PARENT_PID"]))
+        return [int(env["JPY_PARENT_PID"])]
+    pids: list[int] = []
     pid = os.getpid()
     for _ in range(depth):
         pid = _ppid(pid)

@@ -18,6 +18,7 @@ from nbapi._config import NbAPI
 from nbapi._proxy import (
     ProxyPrefix,
     PublicURLError,
+    check_public_url,
     jupyter_server_base_url,
     public_url,
     resolve,
@@ -151,6 +152,16 @@ def test_bad_override_is_a_one_line_user_error(value: str, message: str) -> None
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize("value", ["", "/proxy/{port}/", "https://x.example.org/{port}"])
+def test_check_public_url_accepts_good_values(value: str) -> None:
+    assert check_public_url(value) == value
+
+
+def test_check_public_url_rejects_before_any_server_runs() -> None:
+    with pytest.raises(PublicURLError, match=r"NbAPI.public_url 'localhost:8000'"):
+        check_public_url("localhost:8000")
+
+
 def test_bad_environment_override_names_the_variable() -> None:
     with pytest.raises(PublicURLError, match=r"\$NBAPI_PUBLIC_URL 'nope'"):
         public_url(config(), "127.0.0.1", 8000, {"NBAPI_PUBLIC_URL": "nope"})
@@ -171,6 +182,19 @@ def test_server_base_url_is_found_through_jpy_parent_pid(tmp_path: Path) -> None
     assert public_url(config(), "127.0.0.1", 8000, env) == "/user/learner/proxy/8000/"
     assert resolve(config(), "127.0.0.1", 8000, env).source == "Jupyter server"
     assert len(running_servers([tmp_path])) == 2
+
+
+def test_jpy_parent_pid_is_the_only_candidate_when_set(tmp_path: Path) -> None:
+    # A kernel started by nbclient in pytest, in a terminal of a Jupyter server: the
+    # server is an ancestor, but JPY_PARENT_PID names pytest, so no server matches.
+    write_server_info(tmp_path, os.getpid(), "/user/learner/")
+    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
+    env.update(JUPYTER_RUNTIME_DIR=str(tmp_path), JPY_PARENT_PID=str(os.getpid() + 100000))
+    code = "from nbapi._proxy import jupyter_server_base_url as f; print(f())"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "None", result.stderr
 
 
 def test_server_base_url_is_found_through_the_parent_process(tmp_path: Path) -> None:
@@ -355,3 +379,9 @@ def test_websocket_scope_gets_the_root_path() -> None:
     assert seen[0]["path"] == "/user/ada/proxy/8000/ws"
     assert seen[0]["raw_path"] == b"/user/ada/proxy/8000/ws"
     assert scope["path"] == "/ws"  # the server's scope is copied, not changed
+
+
+def test_proxy_module_is_pure() -> None:
+    code = "import sys, nbapi._proxy; print('IPython' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
