@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import httpx
     from fastapi import FastAPI
 
+    from ._widgets import Explorer, RequestBuilder
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,14 +46,14 @@ def get_client() -> httpx.Client:
     return session.client
 
 
-def explorer() -> Any:
+def explorer() -> Explorer:
     """A live view of every operation of the kernel's app (``%nbapi explorer``)."""
     from ._widgets import explorer as make
 
     return make()
 
 
-def request_builder(method: str | None = None, path: str | None = None) -> Any:
+def request_builder(method: str | None = None, path: str | None = None) -> RequestBuilder:
     """A request form for ``METHOD PATH``, e.g. ``("GET", "/items/{item_id}")`` (``%nbapi try``).
 
     Without arguments, the form lets you pick the operation.

@@ -177,19 +177,20 @@ class _Live:
 
 
 # -- drawing responses --------------------------------------------------------------
-def json_html(value: Any, budget: list[int] | None = None, key: str = "") -> str:
-    """A JSON value as nested, collapsible ``<details>``; every text escaped."""
+def json_html(value: Any, budget: list[int] | None = None, key: str = "", depth: int = 0) -> str:
+    """A JSON value as nested, collapsible ``<details>`` (open two levels deep), all escaped."""
     budget = budget if budget is not None else [JSON_NODES]
     budget[0] -= 1
     label = f'<span class="nbapi-muted">{escape(key)}:</span> ' if key else ""
+    is_open = " open" if depth < 2 else ""
     if isinstance(value, dict) and value:
-        inner = "".join(json_html(v, budget, str(k)) for k, v in value.items())
+        inner = "".join(json_html(v, budget, str(k), depth + 1) for k, v in value.items())
         size = f"{len(value)} key{'s' if len(value) != 1 else ''}"
-        return f"<details open><summary>{label}{{ {size} }}</summary>{inner}</details>"
+        return f"<details{is_open}><summary>{label}{{ {size} }}</summary>{inner}</details>"
     if isinstance(value, list) and value:
-        inner = "".join(json_html(v, budget, str(i)) for i, v in enumerate(value))
+        inner = "".join(json_html(v, budget, str(i), depth + 1) for i, v in enumerate(value))
         size = f"{len(value)} item{'s' if len(value) != 1 else ''}"
-        return f"<details open><summary>{label}[ {size} ]</summary>{inner}</details>"
+        return f"<details{is_open}><summary>{label}[ {size} ]</summary>{inner}</details>"
     text = json.dumps(value, ensure_ascii=False)
     return f"<div>{label}{escape(text)}</div>"
 

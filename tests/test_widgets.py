@@ -680,3 +680,10 @@ def test_notebook_outputs_are_stable_text_for_nbval(tmp_path: Path) -> None:
         "%nbapi try PUT /items/{item_id}": "<nbapi request builder: PUT /items/{item_id}>",
         "%nbapi try GET /page": "<nbapi request builder: GET /page>",
     }
+
+
+def test_json_tree_opens_two_levels() -> None:
+    html = _widgets.json_html({"a": {"b": {"c": [1]}}})
+    assert html.count("<details open>") == 2
+    assert html.count("<details>") == 2
+    assert '<summary><span class="nbapi-muted">b:</span> { 1 key }</summary>' in html
