@@ -218,6 +218,22 @@ class TestNotebookShape:
         assert None not in counts, "run it with notebooks/run_all.py and save it"
         assert counts == sorted(counts), "cells were run out of order"
 
+    def test_outputs_are_deterministic(self, name: str) -> None:
+        # nbval compares outputs: object addresses would differ on every run.
+        for cell in code_cells(name):
+            for output in cell.get("outputs", []):
+                text = str(output.get("text", "")) + str(
+                    output.get("data", {}).get("text/plain", "")
+                )
+                assert not re.search(r" at 0x[0-9a-fA-F]{6,}", text), text
+
+    def test_errors_are_expected(self, name: str) -> None:
+        for cell in code_cells(name):
+            errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            if errors:
+                tags = cell.metadata.get("tags", [])
+                assert "raises-exception" in tags, f"{cell.source!r} raised {errors[0].ename}"
+
     def test_ignored_outputs_say_why(self, name: str) -> None:
         for cell in code_cells(name):
             if "nbval-ignore-output" in cell.metadata.get("tags", []):
