@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import running_jupyter as helper
+import websocket
 from jupyter_client.blocking import BlockingKernelClient
 
 pytestmark = [pytest.mark.kernel, pytest.mark.server, pytest.mark.timeout(240)]
@@ -137,11 +138,18 @@ def read_item(item_id, request: Request):
     return {"item_id": item_id, "url": str(request.url)}"""
 
 
+WS_ROUTE = """%%route WS /echo
+async def echo(websocket: WebSocket):
+    await websocket.accept()
+    await websocket.send_text("echo: " + await websocket.receive_text())
+    await websocket.close()"""
+
+
 def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> None:
     port = helper.free_port()
     setup = execute(
         lab.client,
-        f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request",
+        f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request, WebSocket",
     )
     assert setup.status == "ok", setup.text
     first = execute(lab.client, ROUTE)  # the first route starts the live server
@@ -183,6 +191,19 @@ def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> Non
     direct_docs = httpx.get(f"{direct}docs", timeout=30).text
     assert "url: '/openapi.json'" in direct_docs
     assert "servers" not in httpx.get(f"{direct}openapi.json", timeout=30).json()
+
+    # Websocket routes work through the proxy too (it forwards them without the prefix).
+    echo = execute(lab.client, WS_ROUTE)
+    assert echo.status == "ok", echo.text
+    ws_url = f"ws://{lab.origin.split('://', 1)[1]}{base}echo"
+    connection = websocket.create_connection(
+        ws_url, header=[f"Authorization: token {lab.server.token}"], timeout=30
+    )
+    try:
+        connection.send("hello")
+        assert connection.recv() == "echo: hello"
+    finally:
+        connection.close()
 
     # %http in the kernel is untouched; status shows the proxied address.
     in_process = execute(lab.client, "%http GET /items/3")
