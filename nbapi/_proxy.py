@@ -279,7 +279,8 @@ def jupyter_server_info(environ: Mapping[str, str] | None = None) -> dict[str, A
 
     A kernel learns its server from the server's info file in the Jupyter runtime
     directory (``jpserver-<pid>.json``, which lists ``base_url``, ``hostname`` and
-    ``pid``), matched against ``JPY_PARENT_PID`` and the kernel's parent processes.
+    ``pid``), matched against ``JPY_PARENT_PID`` (or, without it, the kernel's
+    parent processes).
     """
     env = os.environ if environ is None else environ
     servers = running_servers(_runtime_dirs(env))
