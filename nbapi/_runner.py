@@ -199,8 +199,9 @@ class AppRunner:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1013})
             else:
-                body = b"No FastAPI app in the kernel yet: run a %%route cell."
-                await _plain_response(send, 503, body)
+                await _plain_response(
+                    send, 503, "No FastAPI app in the kernel yet: run a %%route cell."
+                )
             return
         if app is not self.active_app:
             await self.activate(app)
@@ -208,14 +209,15 @@ class AppRunner:
         if lifespan is not None and lifespan.failed:
             # As a server would refuse to start: say why instead of half-running the app.
             self._record(scope, scope.get("nbapi.source", "server"), 503, None)
-            body = (
-                f"The app's lifespan startup failed: {lifespan.failed}; "
-                "fix it and run app = FastAPI(...) again."
-            )
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1011})
             else:
-                await _plain_response(send, 503, body.encode())
+                await _plain_response(
+                    send,
+                    503,
+                    f"The app's lifespan startup failed: {lifespan.failed}; "
+                    "fix it and run app = FastAPI(...) again.",
+                )
             return
         scope = dict(scope)
         if lifespan is not None and lifespan.state:
@@ -267,7 +269,7 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else text
 
 
-async def _plain_response(send: Send, status: int, body: bytes) -> None:
+async def _plain_response(send: Send, status: int, text: str) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": text.encode()})
