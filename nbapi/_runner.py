@@ -242,6 +242,9 @@ class AppRunner:
 
     def _record(self, scope: Scope, source: str, status: int | None, exc: Exception | None) -> None:
         path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):  # behind a proxy: log the app's own path
+            path = path[len(root) :] or "/"
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
         method = scope.get("method", "WS")
