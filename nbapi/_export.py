@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import io
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -144,6 +146,7 @@ class Exported:
     files: dict[str, str] = field(default_factory=dict)
     routes: int = 0
     tests: int = 0
+    last_app_cell: int = 0  # the last cell that put code other than imports in app.py
     notes: list[str] = field(default_factory=list)
 
     def outputs(self) -> dict[str, str]:
@@ -262,12 +265,18 @@ class _Names(ast.NodeVisitor):
         for extra in (arguments.vararg, arguments.kwarg):
             if extra is not None:
                 self.visit_arg(extra)
+        if not isinstance(node, ast.Lambda):
+            self.inner.add(node.name)
         self.depth += 1
         for child in node.body if isinstance(node.body, list) else [node.body]:
             self.visit(child)
         self.depth -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.inner.add(node.name)
+        self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
@@ -393,7 +402,8 @@ def _literal(text: str, fstring: bool) -> str:
 def request_code(request: Request, known: set[str], base: Path | None) -> str:
     """``client.get("/items/1", ...)`` for a request."""
     call = request.call
-    url, url_f = _expand(call.url, known)
+    _, line_f = _expand(request.raw, known)  # IPython expands the whole magic line, or none
+    url, url_f = call.url, line_f or (_expand(call.url, known)[1] and request.raw.startswith("%%"))
     args = [_literal(url, url_f)]
     headers = []
     for name, value in call.headers:
@@ -403,14 +413,14 @@ def request_code(request: Request, known: set[str], base: Path | None) -> str:
     kwargs: list[str] = []
     names = {name.lower() for name, _ in call.headers}
     if call.form:
-        data, files = _form(body, base)
+        data, files = _form(body, base, line_f)
         if data:
             fields: dict[str, Any] = {}
             for key, value in data:
                 fields.setdefault(key, []).append(value)
             kwargs.append(f"data={py({k: v[0] if len(v) == 1 else v for k, v in fields.items()})}")
         if files:
-            kwargs.append(f"files={files!r}")
+            kwargs.append(f"files=[{', '.join(files)}]")
     elif body:
         if "content-type" in names:
             kwargs.append(f"content={body.encode()!r}")
@@ -427,9 +437,10 @@ def request_code(request: Request, known: set[str], base: Path | None) -> str:
     return f"client.request({', '.join([py(call.method), *args, *kwargs])})"
 
 
-def _form(body: str, base: Path | None) -> tuple[list[tuple[str, str]], list[tuple[str, Any]]]:
+def _form(body: str, base: Path | None, expand: bool) -> tuple[list[tuple[str, str]], list[str]]:
+    """Form fields, and file fields as source: ``upload(...)`` reads them when the test runs."""
     data: list[tuple[str, str]] = []
-    files: list[tuple[str, Any]] = []
+    files: list[str] = []
     for raw in re.split(r"[\n&]", body):
         item = raw.strip()
         if not item:
@@ -437,13 +448,17 @@ def _form(body: str, base: Path | None) -> tuple[list[tuple[str, str]], list[tup
         eq, at = item.find("="), item.find("@")
         if at > 0 and (eq < 0 or at < eq):
             name, filename = item[:at], item[at + 1 :]
+            if expand and "{" in filename:
+                files.append(f"({py(name)}, upload({_literal(filename, True)}))")
+                continue
             path = Path(filename).expanduser()
             if not path.is_absolute() and base is not None:
                 path = base / path
             if not path.is_file():
                 msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
                 raise RequestError(msg)
-            files.append((name, (path.name, path.read_bytes())))
+            # A file next to the notebook is not in the export: its bytes go in the test.
+            files.append(f"({py(name)}, ({py(path.name)}, {path.read_bytes()!r}))")
         elif eq > 0:
             data.append((item[:eq], item[eq + 1 :]))
         else:
@@ -552,15 +567,25 @@ class _Exporter:
         self.files: dict[str, str] = {}
         self.routes = 0
         self.reset_openapi = False
+        self.current = 0
+        self.last_app_cell = 0
+        self.live_globals: set[str] = set()  # module names app functions rebind
+        self.app_reads: dict[int, set[str]] = {}  # cell -> names its app code reads (estimate)
+        self.changes = 0  # app statements that change existing state (not new names)
+        self.route_changes = 0  # statements that add routes
         self.tests_written = 0
         self.needs_os = False
         self.uses_validation_rows = False
+        self.uses_asyncio = False
+        self.uses_status_line = False
+        self.response_names: set[str] = set()  # bound to what %http returned
 
     def problem(self, cell: _Cell, reason: str) -> None:
         self.problems.append(Problem(cell.index, cell.first, reason))
 
     # -- per cell ----------------------------------------------------------------
     def cell(self, cell: _Cell) -> None:
+        self.current = cell.index
         if cell.tags & SKIP_TAGS:
             return
         _, error = _saved_result({"outputs": cell.outputs})
@@ -698,7 +723,8 @@ class _Exporter:
                 return
         http = {n for n, m in magics.items() if m.escape == "%" and m.name == "http"}
         statements = tree.body
-        is_test = not forced and any(self.is_request(s, http) for s in statements)
+        is_async = any(_top_level_await(s) for s in statements)
+        is_test = not forced and (is_async or any(self.is_request(s, http) for s in statements))
         shown = _saved_result({"outputs": cell.outputs})[0] is not None
         app_parts: list[str] = []
         test_parts: list[str] = []
@@ -724,7 +750,7 @@ class _Exporter:
                     continue
                 text = plain
                 statement = ast.parse(plain.strip()).body[0]
-            if _top_level_await(statement):
+            if _top_level_await(statement) and not is_test:
                 self.problem(
                     cell, "top-level await runs only in a notebook; move it into a function"
                 )
@@ -747,7 +773,7 @@ class _Exporter:
         if app_parts:
             self.app_chunks.append("\n".join(app_parts).strip("\n"))
         if test_parts:
-            self.test(cell, test_parts, last_request)
+            self.test(cell, test_parts, last_request, is_async)
         if checks:
             self.test(cell, checks, None)
 
@@ -771,8 +797,6 @@ class _Exporter:
     def is_request(self, statement: ast.stmt, http: set[int]) -> bool:
         if self.is_magic(statement):
             return statement.lineno in http
-        if isinstance(statement, ast.Assert):
-            return False
         return self.uses_client(statement) or bool(self.reads(statement) & self.test_defined)
 
     def uses_client(self, statement: ast.AST) -> bool:
@@ -812,9 +836,22 @@ class _Exporter:
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             reads = self.reads(statement)
             plain = all(isinstance(t, ast.Name) for t in targets)
-            if plain and not self.uses_client(statement) and not reads & self.test_defined:
-                return False
+            needed = self.app_reads_after(self.current)
+            if (
+                plain
+                and bound_names(statement) & needed
+                and not self.uses_client(statement)
+                and not reads & self.test_defined
+            ):
+                return False  # a name later app code reads: it belongs to app.py
         return True
+
+    def app_reads_after(self, index: int) -> set[str]:
+        names: set[str] = set()
+        for later, reads in self.app_reads.items():
+            if later > index:
+                names |= reads
+        return names
 
     def notebook_only_statement(self, cell: _Cell, statement: ast.stmt, shown: bool) -> bool:
         """Leave out what only shows something or only works in a notebook."""
@@ -832,6 +869,8 @@ class _Exporter:
                 return True  # a value shown as the cell's output
             if isinstance(value, ast.Call) and _callee(value).split(".")[-1] in DISPLAY_CALLS:
                 return True
+        if _only_shows(statement):
+            return True
         reads = self.reads(statement)
         if reads & self.notebook_only:
             if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -845,6 +884,8 @@ class _Exporter:
     def app_statement(self, cell: _Cell, statement: ast.stmt) -> bool:
         now, later = used_names(statement)
         missing = now - self.app_defined - BUILTIN_NAMES
+        if not isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
+            missing -= bound_names(statement)  # a loop or with target, bound before its body
         if missing & self.test_defined:
             names = ", ".join(sorted(missing & self.test_defined))
             self.problem(cell, f"app code uses {names}, which a request cell defined")
@@ -862,7 +903,15 @@ class _Exporter:
         bound = bound_names(statement)
         if "app" in bound:
             self.app_bindings.append(len(self.test_chunks))
+        kind = _change_kind(statement, bound & self.app_defined)
+        self.changes += kind == "change"
+        self.route_changes += kind == "routes"
         self.app_defined |= bound
+        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+            self.last_app_cell = self.current
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Global):
+                self.live_globals |= set(node.names)
         for name in _imported_modules(statement):
             self.import_names[name] = ast.unparse(_import_of(statement, name))
         calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call)]
@@ -898,6 +947,7 @@ class _Exporter:
         indent = magic.indent
         if magic.target:
             self.test_defined |= set(re.split(r"\s*,\s*", magic.target))
+            self.response_names |= set(re.split(r"\s*,\s*", magic.target))
             return [f"{indent}{magic.target} = {code}"], None
         if request.expected is not None:
             return [f"{indent}response = {code}"], request
@@ -905,22 +955,46 @@ class _Exporter:
 
     # -- tests ------------------------------------------------------------------------
     def test(
-        self,
-        cell: _Cell,
-        code: list[str],
-        request: Request | None,
+        self, cell: _Cell, code: list[str], request: Request | None, is_async: bool = False
     ) -> None:
-        body = list(code)
+        chunk = _TestChunk(cell, list(code), [], request, self.changes, self.route_changes)
+        chunk.is_async = is_async
         if request is not None and request.expected is not None:
             asserts = expectation(request.expected, request.call.verbose)
             if asserts is None:
                 self.notes.append(f"cell {cell.index}: the saved output is not a response view")
             else:
-                self.uses_validation_rows |= any("validation_rows" in a for a in asserts)
-                body.extend(asserts)
-        elif request is not None:
-            self.notes.append(f"cell {cell.index}: no saved output; the request is replayed")
-        self.test_chunks.append(_TestChunk(cell, body))
+                chunk.expect = asserts
+        self.test_chunks.append(chunk)
+
+    def plain_responses(self, text: str) -> str:
+        """What ``%http`` returned adds ``status_line`` and ``response`` to httpx's response."""
+        for name in self.response_names:
+            text, count = re.subn(rf"\b{name}\.status_line\b", f"status_line({name})", text)
+            self.uses_status_line |= bool(count)
+            text = re.sub(rf"\b{name}\.response\b", name, text)
+        return text
+
+    def expected_lines(self, chunk: _TestChunk) -> list[str]:
+        """The assertions for the chunk's shown response, unless the app changed after it.
+
+        app.py holds the notebook's final app. A response the notebook got before a later
+        cell changed the app (moved routes, middleware, rebound names) may differ now; so
+        may /openapi.json and a 404 or 405 once later cells added routes. Those requests
+        are still sent (their effects on state count) but not asserted.
+        """
+        request = chunk.request
+        if not chunk.expect or request is None:
+            return []
+        status = chunk.expect[0].split("==")[1].split(",")[0].strip()
+        path = request.call.url.split("?")[0]
+        schema_like = path in {"/openapi.json", "/docs", "/redoc"} or status in {"404", "405"}
+        changed = self.changes > chunk.changes
+        grown = self.route_changes > chunk.route_changes and schema_like
+        if changed or grown:
+            why = "changed the app" if changed else "added routes"
+            return [f"# Not asserted: later cells {why}; the notebook got HTTP {status} here."]
+        return chunk.expect
 
     # -- assembling ---------------------------------------------------------------------
     def finish(self) -> Exported:
@@ -961,6 +1035,7 @@ class _Exporter:
             files=self.files,
             routes=self.routes,
             tests=self.tests_written,
+            last_app_cell=self.last_app_cell,
             notes=self.notes,
         )
 
@@ -989,6 +1064,15 @@ class _Exporter:
                     assigned |= bound_names(statement)
             assigned_later.append(assigned)
         seen_names: list[str] = []
+        runtime_reads: set[str] = set()
+        for _, names in self.later:
+            runtime_reads |= names
+        for chunk in chunks:  # app names the tests read: imported, unless the tests bind them
+            for text in chunk.body:
+                for node in ast.walk(_parse_or_empty(_dedent_block(text))):
+                    if isinstance(node, ast.Name) and node.id in self.app_defined:
+                        app_names.add(node.id)
+        app_names -= set(self.import_names) | self.client_names
         for number, chunk in enumerate(chunks):
             source = "\n".join(chunk.body)
             try:
@@ -1019,12 +1103,12 @@ class _Exporter:
                         f"its checks use {name}, which no exported cell defines "
                         "(kernel state not in the notebook?)",
                     )
-            rebound = assigned & self.app_defined - set(self.import_names)
+            rebound = assigned & runtime_reads - set(self.import_names)
             if rebound:
                 self.problem(
                     chunk.cell,
-                    f"it rebinds {', '.join(sorted(rebound))} from app.py while sending "
-                    "requests; mutate it in place or move the assignment to its own cell",
+                    f"it rebinds {', '.join(sorted(rebound))}, which app.py's functions read, "
+                    "while sending requests; move the assignment to its own cell",
                 )
             later_reads: set[str] = set()
             for other in chunks[number + 1 :]:
@@ -1035,7 +1119,7 @@ class _Exporter:
                 for statement in other_tree.body:
                     now, later = used_names(statement)
                     later_reads |= now | later
-            shared = sorted((assigned - self.client_names) & later_reads)
+            shared = sorted((assigned - self.client_names) & (later_reads | app_names))
             defined |= assigned
             name = _test_name(chunk, number, seen_names)
             seen_names.append(name)
@@ -1044,9 +1128,18 @@ class _Exporter:
             lines.append(f'    """Cell {chunk.cell.index}: {doc}"""')
             if shared:
                 lines.append(f"    global {', '.join(shared)}")
-            for text in chunk.body:
+            body = [*chunk.body, *self.expected_lines(chunk)]
+            if chunk.is_async:  # top-level await in the cell: run it on a fresh event loop
+                lines.append("    async def cell() -> None:")
+                if shared:
+                    lines.append(f"        global {', '.join(shared)}")
+                body = [f"    {line}" for text in body for line in text.split("\n")]
+                body.append("asyncio.run(cell())")
+                self.uses_asyncio = True
+            for text in body:
                 lines.extend(f"    {line}" if line.strip() else "" for line in text.split("\n"))
-            functions.append("\n".join(lines))
+            text = self.plain_responses("\n".join(lines))
+            functions.append(_qualify(text, self.live_globals & app_names, "app_module"))
         self.tests_written = len(functions)
         self.uses_validation_rows = any("validation_rows(" in f for f in functions)
         app_names.add("app")
@@ -1056,21 +1149,28 @@ class _Exporter:
             'so run them in file order (the default)."""',
             "",
         ]
-        stdlib = ["import json"] if self.uses_validation_rows else []
+        uses_upload = any("upload(" in f for f in functions)
+        stdlib = ["import asyncio"] if self.uses_asyncio else []
+        stdlib += ["import json"] if self.uses_validation_rows else []
+        stdlib += ["import os"] if uses_upload else []
         third = ["import pytest", "from fastapi.testclient import TestClient"]
-        extra = sorted(set(imports.values()))
+        extra = sorted(set(imports.values()))  # after app.py: it may set up sys.path
+        live = self.live_globals & app_names
+        app_names -= live
         import_lines = [
             *stdlib,
             "",
             *third,
-            *extra,
             "",
+            *(["import app as app_module  # app.py rebinds these names"] if live else []),
             f"from app import {', '.join(sorted(app_names))}",
+            *extra,
         ]
         if not stdlib:
             import_lines = import_lines[1:]
         preamble = [
-            "client = TestClient(app)",
+            "# As nbapi's client: a handler's exception is the 500 it sends; redirects not followed.",
+            "client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)",
             "",
             "",
             '@pytest.fixture(autouse=True, scope="module")',
@@ -1099,6 +1199,18 @@ class _Exporter:
         blocks = ["\n".join(header + import_lines), "\n".join(preamble)]
         if helper:
             blocks.append("\n".join(helper))
+        if uses_upload:
+            blocks.append(
+                "def upload(path):\n"
+                '    """A file for a multipart form, as ``%http -f ... name@path`` sent it."""\n'
+                '    return (os.path.basename(path), open(path, "rb").read())'
+            )
+        if self.uses_status_line:
+            blocks.append(
+                "def status_line(response):\n"
+                '    """``HTTP 200 OK``, as nbapi showed a response."""\n'
+                '    return f"HTTP {response.status_code} {response.reason_phrase}"'
+            )
         blocks.extend(functions)
         return "\n\n\n".join(blocks) + "\n"
 
@@ -1107,6 +1219,11 @@ class _Exporter:
 class _TestChunk:
     cell: _Cell
     body: list[str]
+    expect: list[str]
+    request: Request | None
+    changes: int  # the exporter's counters when the request was sent
+    route_changes: int
+    is_async: bool = False
 
 
 def _test_name(chunk: _TestChunk, number: int, seen: list[str]) -> str:
@@ -1116,6 +1233,39 @@ def _test_name(chunk: _TestChunk, number: int, seen: list[str]) -> str:
     while name in seen:
         name += "_again"
     return name
+
+
+def _qualify(text: str, names: set[str], module: str) -> str:
+    """Read ``names`` as ``module.name`` (their value now, not at import)."""
+    if not names:
+        return text
+    lines = text.split("\n")
+    tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    edits = []
+    for i, token in enumerate(tokens):
+        if token.type != tokenize.NAME or token.string not in names:
+            continue
+        before = tokens[i - 1].string if i else ""
+        if before in {".", "global", "def", "class"}:
+            continue
+        edits.append(token.start)
+    for row, col in sorted(edits, reverse=True):
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + f"{module}." + line[col:]
+    text = "\n".join(lines)
+    return re.sub(r"\n(\s*)global ([^\n]*)", lambda m: _drop_globals(m, names), text)
+
+
+def _drop_globals(match: re.Match[str], names: set[str]) -> str:
+    kept = [n.strip() for n in match.group(2).split(",") if n.strip() not in names]
+    return f"\n{match.group(1)}global {', '.join(kept)}" if kept else ""
+
+
+def _parse_or_empty(text: str) -> ast.Module:
+    try:
+        return ast.parse(text)
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
 
 
 def _dedent_block(text: str) -> str:
@@ -1166,6 +1316,42 @@ def _code_text(text: str, magics: dict[int, Magic], end: int, exporter: _Exporte
         else:
             out.append(exporter.plain_magic(magic) or f"{magic.indent}pass")
     return "\n".join(out)
+
+
+_ROUTE_CALLS = ("include_router", "mount", "add_api_route", "add_route", "add_api_websocket_route")
+
+
+def _change_kind(statement: ast.stmt, rebound: set[str]) -> str:
+    """ "new" (binds new names only), "routes" (adds routes) or "change" (changes state)."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return "new"
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        decorated = any(isinstance(d, ast.Call) for d in statement.decorator_list)
+        if rebound:
+            return "change"
+        return "routes" if decorated else "new"
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        if all(isinstance(t, ast.Name) for t in targets) and not rebound:
+            return "new"
+        return "change"
+    value = statement.value if isinstance(statement, ast.Expr) else None
+    if isinstance(value, ast.Call) and _callee(value).endswith(_ROUTE_CALLS):
+        return "routes"
+    return "change"
+
+
+def _only_shows(statement: ast.stmt) -> bool:
+    """A loop, ``with`` or ``if`` whose statements only print or show values."""
+    if isinstance(statement, ast.Expr):
+        value = statement.value
+        return not isinstance(value, (ast.Call, ast.Await)) or (
+            isinstance(value, ast.Call) and _callee(value).split(".")[-1] in DISPLAY_CALLS
+        )
+    if isinstance(statement, (ast.For, ast.While, ast.If, ast.With)):
+        inner = [*statement.body, *getattr(statement, "orelse", [])]
+        return all(_only_shows(s) for s in inner)
+    return False
 
 
 def _top_level_await(statement: ast.stmt) -> bool:
@@ -1294,6 +1480,8 @@ def export_notebook(
     ``base`` is the notebook's directory (form files in ``%%http`` cells are read from it).
     """
     exporter = _Exporter(name, base)
+    cells = []
+    client_vars: set[str] = set()
     for index, raw in enumerate(notebook.get("cells", [])):
         if raw.get("cell_type") != "code":
             continue
@@ -1301,8 +1489,52 @@ def export_notebook(
         if isinstance(source, list):
             source = "".join(source)
         tags = set(raw.get("metadata", {}).get("tags", []))
-        exporter.cell(_Cell(index, source, tags, raw.get("outputs", [])))
+        cells.append(_Cell(index, source, tags, raw.get("outputs", [])))
+        if not tags & SKIP_TAGS:
+            exporter.app_reads[index] = app_reads(source, client_vars)
+    for cell in cells:
+        exporter.cell(cell)
     return exporter.finish()
+
+
+def app_reads(source: str, client_vars: set[str]) -> set[str]:
+    """A first guess at the names a cell's app code reads, before the cells are exported.
+
+    Cells that send requests count only for their definitions; a request cell can then
+    keep ``payload = {...}`` in its test while ``prefix = "/v1"`` read by a later
+    route stays in app.py.
+    """
+    lines = source.lstrip("\n").splitlines()
+    is_route = bool(lines) and lines[0].startswith("%%route")
+    if lines and lines[0].startswith("%%"):
+        if not is_route:
+            return set()
+        source = "\n".join(lines[1:])
+        names = {"app", *re.findall(r"[A-Za-z_]\w*", lines[0][len("%%route") :])}
+    else:
+        names = set()
+    try:
+        tree, magics, _ = _parse(source)
+    except SyntaxError:
+        return names
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and re.search(
+            rf"{_CLIENT_EXPR.pattern}|\bTestClient\(", ast.unparse(statement.value)
+        ):
+            client_vars |= bound_names(statement)
+    requests = (
+        any(m.name == "http" for m in magics.values())
+        or bool(_CLIENT_EXPR.search(source))
+        or any(isinstance(n, ast.Name) and n.id in client_vars for n in ast.walk(tree))
+    )
+    for statement in tree.body:
+        if requests and not isinstance(
+            statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
+            continue
+        now, later = used_names(statement)
+        names |= now | later
+    return names
 
 
 def read_notebook(path: Path) -> Any:
