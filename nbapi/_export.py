@@ -1169,7 +1169,7 @@ class _Exporter:
         if not stdlib:
             import_lines = import_lines[1:]
         preamble = [
-            "# As nbapi's client: a handler's exception is the 500 it sends; redirects not followed.",
+            "# As nbapi's client: a handler error is the 500 it sends; no redirects followed.",
             "client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)",
             "",
             "",
