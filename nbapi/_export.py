@@ -768,6 +768,11 @@ class _Exporter:
             if not forced and isinstance(statement, ast.Assert):
                 checks.append(text)
                 continue
+            if not forced and self.test_chunks and self.state_change(statement):
+                # Between requests, like the notebook; at import it would change what
+                # the earlier requests saw (and a production app has no such line).
+                checks.append(_code_text(text, magics, end_line, self))
+                continue
             if self.app_statement(cell, statement):
                 app_parts.append(_code_text(text, magics, end_line, self))
         if app_parts:
@@ -880,6 +885,34 @@ class _Exporter:
             self.problem(cell, f"it uses {names}, which only exist in the notebook")
             return True
         return False
+
+    def state_change(self, statement: ast.stmt) -> bool:
+        """Changes existing data, settings or overrides (not the app's routes or middleware)."""
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return False
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            return False
+        bound = bound_names(statement)
+        if _change_kind(statement, bound & self.app_defined) != "change" or "app" in bound:
+            return False
+        attributes = {n.attr for n in ast.walk(statement) if isinstance(n, ast.Attribute)}
+        if attributes & {"dependency_overrides", "cache_clear"}:
+            return True
+        if attributes & _APP_STRUCTURE or "app" in self.reads(statement):
+            return False
+        if bound & self.runtime_names():
+            return False
+        if "environ" in attributes:
+            return True  # settings the handlers read when called
+        # In-place changes to data the handlers read: ITEMS.append(...), DB[1] = ...
+        mutated = {_root_name(t) for t in _mutated(statement)}
+        return bool(mutated & self.runtime_names())
+
+    def runtime_names(self) -> set[str]:
+        names: set[str] = set()
+        for _, later in self.later:
+            names |= later
+        return names
 
     def app_statement(self, cell: _Cell, statement: ast.stmt) -> bool:
         now, later = used_names(statement)
@@ -1104,6 +1137,13 @@ class _Exporter:
                         "(kernel state not in the notebook?)",
                     )
             rebound = assigned & runtime_reads - set(self.import_names)
+            if "app" in rebound:
+                rebound.discard("app")
+                self.problem(
+                    chunk.cell,
+                    "it binds a new app while sending requests (nbapi switches the kernel's "
+                    "app and its lifespan; app.py has one app); put `app = ...` in its own cell",
+                )
             if rebound:
                 self.problem(
                     chunk.cell,
@@ -1133,11 +1173,11 @@ class _Exporter:
                 lines.append("    async def cell() -> None:")
                 if shared:
                     lines.append(f"        global {', '.join(shared)}")
-                body = [f"    {line}" for text in body for line in text.split("\n")]
+                body = [_indent(text, "    ") for text in body]
                 body.append("asyncio.run(cell())")
                 self.uses_asyncio = True
             for text in body:
-                lines.extend(f"    {line}" if line.strip() else "" for line in text.split("\n"))
+                lines.append(_indent(text, "    "))
             text = self.plain_responses("\n".join(lines))
             functions.append(_qualify(text, self.live_globals & app_names, "app_module"))
         self.tests_written = len(functions)
@@ -1235,6 +1275,21 @@ def _test_name(chunk: _TestChunk, number: int, seen: list[str]) -> str:
     return name
 
 
+def _indent(text: str, prefix: str) -> str:
+    """Indent code, but not the continuation lines of its multi-line strings."""
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(_dedent_block(text)).readline):
+            if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_END", -1):
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return "\n".join(
+        line if number in inside or not line.strip() else prefix + line
+        for number, line in enumerate(text.split("\n"), start=1)
+    )
+
+
 def _qualify(text: str, names: set[str], module: str) -> str:
     """Read ``names`` as ``module.name`` (their value now, not at import)."""
     if not names:
@@ -1318,6 +1373,11 @@ def _code_text(text: str, magics: dict[int, Magic], end: int, exporter: _Exporte
     return "\n".join(out)
 
 
+_APP_STRUCTURE = frozenset(
+    {"add_middleware", "add_exception_handler", "exception_handler", "middleware"}
+    | {"include_router", "mount", "add_api_route", "add_route", "add_api_websocket_route"}
+    | {"add_event_handler", "on_event", "routes", "router", "openapi_schema", "state"}
+)
 _ROUTE_CALLS = ("include_router", "mount", "add_api_route", "add_route", "add_api_websocket_route")
 
 
@@ -1339,6 +1399,27 @@ def _change_kind(statement: ast.stmt, rebound: set[str]) -> str:
     if isinstance(value, ast.Call) and _callee(value).endswith(_ROUTE_CALLS):
         return "routes"
     return "change"
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _mutated(statement: ast.stmt) -> list[ast.AST]:
+    """What a statement changes in place: call receivers, subscript and attribute targets."""
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        func = statement.value.func
+        return [func.value] if isinstance(func, ast.Attribute) else []
+    targets: list[ast.AST] = []
+    if isinstance(statement, ast.Assign):
+        targets = list(statement.targets)
+    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Delete):
+        targets = list(statement.targets)
+    return [t for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))]
 
 
 def _only_shows(statement: ast.stmt) -> bool:
