@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from traitlets import Bool, Int, Unicode
+from typing import Any
+
+from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -32,3 +34,13 @@ class NbAPI(Configurable):
         "('https://hub.example.org/user/ada/proxy/{port}/'). '{port}' is replaced by the "
         "server's port. Empty: detect JupyterHub/Binder, else http://HOST:PORT/.",
     ).tag(config=True)
+
+    @validate("public_url")
+    def _check_public_url(self, proposal: Any) -> str:
+        # Checked when set, so a bad value never reaches a running server's links.
+        from ._proxy import PublicURLError, check_public_url
+
+        try:
+            return check_public_url(proposal["value"])
+        except PublicURLError as exc:
+            raise TraitError(str(exc)) from None

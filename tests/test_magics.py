@@ -613,3 +613,12 @@ def test_routes_listing(shell: Any) -> None:
     assert text.splitlines()[0].split() == ["method", "path", "name", "from"]
     assert "GET       /a                     a                    %%route" in text
     assert "POST      /b                     b" in text
+
+
+def test_bad_public_url_is_refused_when_set(shell: Any, caplog: pytest.LogCaptureFixture) -> None:
+    config = next(c for c in shell.configurables if type(c).__name__ == "NbAPI")
+    shell.run_line_magic("config", "NbAPI.public_url = '/user/ada/proxy/{port}/'")
+    shell.run_line_magic("config", "NbAPI.public_url = 'ftp:/nowhere'")
+    assert config.public_url == "/user/ada/proxy/{port}/"
+    # %config reports a refused value through logging, as one line.
+    assert "NbAPI.public_url 'ftp:/nowhere' is not a base URL" in caplog.text
