@@ -589,6 +589,12 @@ class _Exporter:
         if cell.tags & SKIP_TAGS:
             return
         _, error = _saved_result({"outputs": cell.outputs})
+        if error is not None and not cell.source.lstrip().startswith("%%"):
+            try:
+                _parse(cell.source)
+            except SyntaxError as exc:
+                self.problem(cell, f"syntax error at line {exc.lineno or 0}: {exc.msg}")
+                return
         if error is not None and FORCE_TAG not in cell.tags:
             self.problem(
                 cell,
@@ -655,9 +661,6 @@ class _Exporter:
         self.files[key] = self.files.get(key, "") + text if append else text
 
     def route(self, cell: _Cell, line: str, body: str) -> None:
-        if "$" in line:
-            self.problem(cell, "the %%route path is built at run time ($); write it out")
-            return
         try:
             spec = parse_route_line(line)
         except SpecError as exc:
@@ -877,6 +880,13 @@ class _Exporter:
         if _only_shows(statement):
             return True
         reads = self.reads(statement)
+        if "get_ipython" in reads and re.search(r"run_(cell|line)_magic\(", ast.unparse(statement)):
+            self.problem(
+                cell,
+                "it runs a magic built at run time (get_ipython().run_..._magic); "
+                "write it as a %%route cell or plain Python",
+            )
+            return True
         if reads & self.notebook_only:
             if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 self.notebook_only |= bound_names(statement)
@@ -1044,7 +1054,8 @@ class _Exporter:
             raise ExportError(msg)
         tests = self.assemble_tests()
         if self.problems:
-            cells = ", ".join(str(p.index) for p in self.problems)
+            self.problems.sort(key=lambda p: p.index)
+            cells = ", ".join(dict.fromkeys(str(p.index) for p in self.problems))
             msg = (
                 f"cannot export {self.name!r} faithfully: {len(self.problems)} problem(s) in "
                 f"cell {cells}; fix them or tag the cells nbapi-skip"
@@ -1387,7 +1398,8 @@ def _change_kind(statement: ast.stmt, rebound: set[str]) -> str:
         return "new"
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         decorated = any(isinstance(d, ast.Call) for d in statement.decorator_list)
-        if rebound:
+        hooks = {_callee(d).split(".")[-1] for d in statement.decorator_list}
+        if rebound or hooks & {"middleware", "exception_handler", "on_event"}:
             return "change"
         return "routes" if decorated else "new"
     if isinstance(statement, (ast.Assign, ast.AnnAssign)):
@@ -1398,6 +1410,8 @@ def _change_kind(statement: ast.stmt, rebound: set[str]) -> str:
     value = statement.value if isinstance(statement, ast.Expr) else None
     if isinstance(value, ast.Call) and _callee(value).endswith(_ROUTE_CALLS):
         return "routes"
+    if isinstance(value, ast.Call) and _callee(value).split(".")[-1] in DISPLAY_CALLS:
+        return "new"
     return "change"
 
 
