@@ -1043,6 +1043,10 @@ class _Exporter:
     def finish(self) -> Exported:
         for cell, names in self.later:
             missing = names - self.app_defined - BUILTIN_NAMES
+            if missing & self.notebook_only:
+                only = ", ".join(sorted(missing & self.notebook_only))
+                self.problem(cell, f"its functions use {only}, which only exist in the notebook")
+                missing -= self.notebook_only
             if missing:
                 self.problem(
                     cell,
