@@ -117,7 +117,15 @@ class AppRunner:
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
-                    loop.run_forever()
+                    # A root task under run_until_complete, not bare run_forever: anyio
+                    # (Starlette's thread pool for sync handlers) ties its worker threads
+                    # to that task; without one it starts a thread per request.
+                    root = loop.create_task(asyncio.Event().wait())
+                    with contextlib.suppress(RuntimeError):  # close() stops the loop
+                        loop.run_until_complete(root)
+                    root.cancel()  # ends anyio's worker threads too
+                    with contextlib.suppress(BaseException):
+                        loop.run_until_complete(root)
 
                 thread = threading.Thread(target=run, name="nbapi-loop", daemon=True)
                 thread.start()
