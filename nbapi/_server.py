@@ -96,7 +96,9 @@ def _family(host: str) -> socket.AddressFamily:
 
 def _bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; raises OSError when the port is taken."""
-    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when
+    # the listening socket's proto says TCP (proto 0 means Nagle + delayed ACKs: ~40 ms).
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # As uvicorn does: a port in TIME_WAIT after a stop can be bound again at once,
         # while a port another socket listens on still fails (Linux).
