@@ -579,6 +579,7 @@ class _Exporter:
         self.uses_asyncio = False
         self.uses_status_line = False
         self.response_names: set[str] = set()  # bound to what %http returned
+        self.response_calls: dict[str, HttpCall] = {}
 
     def problem(self, cell: _Cell, reason: str) -> None:
         self.problems.append(Problem(cell.index, cell.first, reason))
@@ -762,6 +763,15 @@ class _Exporter:
                 modules = set(_imported_modules(statement).values())
                 if modules & NOTEBOOK_MODULES:
                     self.notebook_only |= bound_names(statement) - {"nbapi"}
+                elif shown and is_last and self.shown_response(statement):
+                    # `r` at the end of the cell: the notebook showed that response.
+                    assert isinstance(statement, ast.Expr)
+                    assert isinstance(statement.value, ast.Name)
+                    name = statement.value.id
+                    result, _ = _saved_result({"outputs": cell.outputs})
+                    call = self.response_calls[name]
+                    last_request = Request(call, f"{name} (%http {call.url})", result)
+                    test_parts.append(f"response = {name}")
                 elif not self.client_assignment(statement):
                     test_parts.append(_code_text(text, magics, end_line, self))
                 self.test_defined |= bound_names(statement)
@@ -810,6 +820,13 @@ class _Exporter:
     def uses_client(self, statement: ast.AST) -> bool:
         names = self.client_names | {"TestClient"}
         return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(statement))
+
+    def shown_response(self, statement: ast.stmt) -> bool:
+        return (
+            isinstance(statement, ast.Expr)
+            and isinstance(statement.value, ast.Name)
+            and statement.value.id in self.response_calls
+        )
 
     def client_assignment(self, statement: ast.stmt) -> bool:
         """``client = nbapi.get_client()`` (now ``client = client``) or ``TestClient(app)``:
@@ -991,6 +1008,7 @@ class _Exporter:
         if magic.target:
             self.test_defined |= set(re.split(r"\s*,\s*", magic.target))
             self.response_names |= set(re.split(r"\s*,\s*", magic.target))
+            self.response_calls[magic.target.strip()] = call
             return [f"{indent}{magic.target} = {code}"], None
         if request.expected is not None:
             return [f"{indent}response = {code}"], request
@@ -1209,7 +1227,7 @@ class _Exporter:
         stdlib += ["import json"] if self.uses_validation_rows else []
         stdlib += ["import os"] if uses_upload else []
         third = ["import pytest", "from fastapi.testclient import TestClient"]
-        extra = sorted(set(imports.values()))  # after app.py: it may set up sys.path
+        extra = _merge_imports(imports.values())  # after app.py: it may set up sys.path
         live = self.live_globals & app_names
         app_names -= live
         import_lines = [
@@ -1329,6 +1347,20 @@ def _qualify(text: str, names: set[str], module: str) -> str:
 def _drop_globals(match: re.Match[str], names: set[str]) -> str:
     kept = [n.strip() for n in match.group(2).split(",") if n.strip() not in names]
     return f"\n{match.group(1)}global {', '.join(kept)}" if kept else ""
+
+
+def _merge_imports(statements: Iterable[str]) -> list[str]:
+    """``from m import a`` and ``from m import b`` as ``from m import a, b``; sorted."""
+    merged: dict[str, list[str]] = {}
+    plain: set[str] = set()
+    for text in statements:
+        match = re.fullmatch(r"from (\S+) import (.+)", text)
+        if match is None:
+            plain.add(text)
+        else:
+            merged.setdefault(match.group(1), []).append(match.group(2))
+    lines = {f"from {m} import {', '.join(sorted(set(names)))}" for m, names in merged.items()}
+    return sorted(plain | lines)
 
 
 def _parse_or_empty(text: str) -> ast.Module:
