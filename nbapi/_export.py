@@ -1745,7 +1745,10 @@ def export_path(notebook: Path | str, directory: Path | str | None = None) -> Ex
     exported = export_notebook(nb, path.name, path.resolve().parent)
     target = Path(directory) if directory is not None else default_directory(path)
     write_export(exported, target)
-    return ExportResult(path.name, str(target), exported)
+    shown = target
+    if target.is_absolute() and target.resolve().is_relative_to(Path.cwd().resolve()):
+        shown = target.resolve().relative_to(Path.cwd().resolve())  # no machine paths shown
+    return ExportResult(path.name, str(shown), exported)
 
 
 def current_notebook(environ: dict[str, str] | None = None) -> Path | None:

@@ -249,3 +249,49 @@ def test_export_serves_under_uvicorn_with_two_workers(served: tuple[str, int]) -
         assert admin.headers["x-served-by"] == "shop"
         assert client.get("/openapi.json").json()["info"] == {"title": "Shop", "version": "1.0"}
     assert len(_children(pid)) >= 2  # the supervisor runs two worker processes
+
+
+# -- %nbapi export in a kernel that a Jupyter server started ----------------------------------------
+def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Path) -> None:
+    from jupyter_client import BlockingKernelClient
+    from running_jupyter import jupyter_server
+
+    root = tmp_path / "root"
+    (root / "work").mkdir(parents=True)
+    (root / "work" / "shop.ipynb").write_text((RESOURCES / "shop.ipynb").read_text())
+    home = tmp_path / "home"
+    with jupyter_server(root, home, app="server") as server:
+        model = {"path": "work/shop.ipynb", "name": "shop.ipynb", "type": "notebook"}
+        created = httpx.post(
+            server.api("api/sessions"),
+            json={**model, "kernel": {"name": "python3"}},
+            headers=server.headers,
+            timeout=60,
+        )
+        assert created.status_code == 201, created.text
+        kernel_id = created.json()["kernel"]["id"]
+        client = BlockingKernelClient()
+        client.load_connection_file(str(home / "runtime" / f"kernel-{kernel_id}.json"))
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            shown: list[str] = []
+            reply = client.execute_interactive(
+                "%load_ext nbapi\n%nbapi export",
+                timeout=60,
+                output_hook=lambda msg: shown.append(
+                    msg["content"].get("data", {}).get("text/plain", "")
+                    + msg["content"].get("evalue", "")
+                ),
+            )
+        finally:
+            client.stop_channels()
+            httpx.delete(
+                server.api(f"api/sessions/{created.json()['id']}"),
+                headers=server.headers,
+                timeout=30,
+            )
+    assert reply["content"]["status"] == "ok", shown
+    text = "".join(shown)
+    assert text.startswith("exported shop.ipynb to shop-export: app.py (4 %%route cells)"), text
+    assert (root / "work" / "shop-export" / "test_app.py").is_file()
