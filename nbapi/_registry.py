@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from ._errors import UserError
 from ._spec import RouteSpec
@@ -94,10 +94,6 @@ def _methods(route: BaseRoute) -> set[str]:
     return set(getattr(route, "methods", None) or ())
 
 
-def _literal_scope(path: str, websocket: bool) -> dict[str, Any]:
-    return {"type": "websocket" if websocket else "http", "path": path, "method": "GET"}
-
-
 def _declared_path_params(dependant: Dependant) -> set[str]:
     names = {param.alias or param.name for param in dependant.path_params}
     for sub in dependant.dependencies:
@@ -113,10 +109,11 @@ class Registry:
 
     def owned(self, app: FastAPI) -> dict[str, OwnedRoute]:
         """The routes that cells registered on ``app`` and that are still in it."""
+        present = {id(route) for route in app.router.routes}  # a set: O(n), not O(n^2)
         return {
             owner: entry
             for owner, entry in self._owned.items()
-            if entry.app() is app and entry.route in app.router.routes
+            if entry.app() is app and id(entry.route) in present
         }
 
     def owner_of(self, route: BaseRoute) -> str | None:
@@ -162,14 +159,15 @@ class Registry:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             msg = f"FastAPI refused {spec.describe()}: {type(exc).__name__}: {message}"
             raise RouteError(msg) from exc
-        added = [route for route in routes if not any(route is old for old in before)]
+        known = {id(route) for route in before}
+        added = [route for route in routes if id(route) not in known]
         if len(added) != 1:  # pragma: no cover - FastAPI adds exactly one route per decorator
             routes[:] = before
             msg = f"FastAPI added {len(added)} routes for {spec.describe()}, expected one"
             raise RouteError(msg)
         new_route = added[0]
         if old_route is not None:
-            index = before.index(old_route)
+            index = next(i for i, route in enumerate(before) if route is old_route)
             rebuilt = list(before)
             rebuilt[index] = new_route
             # One slice assignment: a server thread iterating the routes sees old or new.
@@ -194,29 +192,34 @@ class Registry:
         routes = app.router.routes
         index = next(i for i, r in enumerate(routes) if r is new_route)
         name = f"{endpoint.__name__}()"
+        wanted = {"WS"} if spec.websocket else set(spec.methods)
         for earlier in routes[:index]:
             if spec.websocket != isinstance(earlier, WebSocketRoute):
                 continue
             if not isinstance(earlier, (Route, WebSocketRoute)):
                 continue
-            overlap = _methods(earlier) & set(spec.methods) if not spec.websocket else {"WS"}
+            # The path test first, as a bare regex match (what Route.matches does before
+            # it looks at methods): most earlier routes fail it, and re-running a cell
+            # with 1000 routes registered must stay cheap.
+            same = earlier.path_format == spec.path or earlier.path == spec.path
+            if not same and not earlier.path_regex.match(spec.path):
+                continue
+            overlap = wanted if spec.websocket else _methods(earlier) & wanted
             if not overlap:
                 continue
             earlier_name = f"{getattr(earlier, 'name', '?')}()"
             shown = f"{','.join(sorted(overlap))} {spec.path}"
-            if earlier.path_format == spec.path or earlier.path == spec.path:
+            if same:
                 warnings.append(
                     f"{shown} by {name} is unreachable: {earlier_name} registered the same "
                     "route earlier and FastAPI uses the first; remove one or change its path"
                 )
             else:
-                match, _ = earlier.matches(_literal_scope(spec.path, spec.websocket))
-                if match is not Match.NONE:
-                    warnings.append(
-                        f"{shown} by {name} is shadowed by {earlier.path} of {earlier_name}, "
-                        "which was registered earlier and matches first; "
-                        "register the fixed path first"
-                    )
+                warnings.append(
+                    f"{shown} by {name} is shadowed by {earlier.path} of {earlier_name}, "
+                    "which was registered earlier and matches first; "
+                    "register the fixed path first"
+                )
         dependant = getattr(new_route, "dependant", None)
         if dependant is not None:
             declared = _declared_path_params(dependant)
