@@ -7,14 +7,22 @@ The notebook is read as it was saved, cell by cell in notebook order (what
   applied (``@app.get(PATH, KW...)``, ``@app.api_route(PATH, methods=[...], KW...)``
   or ``@app.websocket(PATH, KW...)``) on the cell's last top-level function; Flask
   and Express paths are rewritten and converters become annotations, as the
-  registry does.
+  registry does. ``app = FastAPI()`` is written where nbapi created the app.
 - Other code cells are kept, minus notebook-only lines: magics, shell commands,
-  ``display(...)``/``print(...)`` calls, bare expressions shown as output, and
-  statements that use IPython, ipywidgets or nbapi.
+  ``display(...)``/``print(...)`` calls, values shown as output, and statements
+  that use IPython, ipywidgets or nbapi. ``%time stmt`` and ``%env A=b`` become
+  Python; ``%%writefile`` files are written into the export.
 - Cells that send requests (``%http``, ``%%http``, ``r = %http ...``, nbapi's
   client, ``TestClient``) and top-level ``assert``s become pytest tests that run
   in notebook order against the exported app, asserting the status and body the
-  saved outputs show.
+  saved outputs show. State changes between requests (data, ``os.environ``,
+  ``dependency_overrides``) run in the tests at the same point, not in app.py.
+  app.py is the notebook's final app: a response saved before a later cell changed
+  the app is replayed but not asserted; requests to an app the notebook later
+  replaced (``app = FastAPI(...)`` again) are not exported.
+
+Tags: ``nbapi-skip`` (or nbval's ``raises-exception``) leaves a cell out;
+``nbapi-export`` puts a cell into app.py whole.
 
 A notebook that cannot be exported faithfully raises :class:`ExportError` naming
 each cell (its index in the notebook, from 0, and first line) and the reason;
@@ -403,8 +411,7 @@ def request_code(request: Request, known: set[str], base: Path | None) -> str:
     """``client.get("/items/1", ...)`` for a request."""
     call = request.call
     _, line_f = _expand(request.raw, known)  # IPython expands the whole magic line, or none
-    url, url_f = call.url, line_f or (_expand(call.url, known)[1] and request.raw.startswith("%%"))
-    args = [_literal(url, url_f)]
+    args = [_literal(call.url, line_f)]
     headers = []
     for name, value in call.headers:
         expanded, is_f = _expand(value, known)
@@ -1789,7 +1796,3 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit the kernel
         msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR]"
         raise ExportError(msg)
-
-
-def iter_problems(error: ExportError) -> Iterable[str]:
-    yield from (str(p) for p in error.problems)
