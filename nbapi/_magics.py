@@ -356,7 +356,7 @@ class NbAPIMagics(Magics):
             %nbapi routes                   routes of the kernel app, with their cells' functions
             %nbapi serve [--port N] [--host H]   serve the app over HTTP from this kernel
             %nbapi stop | restart | status  control the live server
-            %nbapi log                      recent requests and handler errors
+            %nbapi log [--errors] [--full]   recent requests, handler errors with tracebacks
             %nbapi explorer                 live view of every operation
             %nbapi try [METHOD PATH]        request builder for an operation
             %nbapi export [DIR]             write app.py, test_app.py, requirements.txt

@@ -390,6 +390,7 @@ def test_http_server_flag_and_in_process_with_server_stopped(shell: Any) -> None
         response = shell.run_line_magic("http", "--server GET /where")
         assert response.status_code == 200
         assert response.json() == "here"
+        settle(lambda: len(session_of(shell).runner.log) == 1)
         assert session_of(shell).runner.log[-1].source == "server"
     finally:
         shell.run_line_magic("nbapi", "stop")
@@ -560,8 +561,11 @@ def test_no_thread_or_fd_leak_across_100_stop_start_cycles(served: Any) -> None:
         with httpx.Client() as client:
             assert client.get(url + "ping").json() == "pong"
     assert base(served) == url  # the same port every time: it is freed at once
-    assert threading.active_count() == threads
-    assert _fds() == fds
+    served.run_line_magic("nbapi", "stop")  # closes the last request's connection too
+    # No growth (threads of an earlier test's runner may still be finishing meanwhile).
+    settle(lambda: threading.active_count() <= threads and _fds() <= fds)
+    assert threading.active_count() <= threads
+    assert _fds() <= fds
 
 
 def test_no_leak_across_500_route_reruns(served: Any) -> None:
@@ -574,8 +578,8 @@ def test_no_leak_across_500_route_reruns(served: Any) -> None:
         route(served, "GET /again", f"async def again():\n    return {i}")
     assert len(app.router.routes) == count
     assert len(session.registry.owned(app)) == 1
-    assert threading.active_count() == threads
-    assert _fds() == fds
+    assert threading.active_count() <= threads
+    assert _fds() <= fds
     assert httpx.get(url + "again").json() == 500
 
 

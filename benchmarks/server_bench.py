@@ -1,0 +1,516 @@
+"""Live-server benchmarks (issue 3): every figure next to its baseline, measured in one run.
+
+Run from the repository root::
+
+    python benchmarks/server_bench.py            # about 4 minutes
+    python benchmarks/server_bench.py --quick    # shorter load runs, fewer samples
+
+Everything stays on loopback; every load run is bounded in time (wrk -d) and in
+count (a per-thread request limit in limit.lua); every process started here is
+stopped by its PID. Not a test: nothing here passes or fails, it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+WRK_THREADS, WRK_CONNECTIONS = 2, 50
+SERVED_PORT = "__import__('nbapi._session', fromlist=['x']).current_session().server.port"
+
+
+# -- helpers ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        except OSError:
+            return False
+    return True
+
+
+def wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
+
+
+def raw_get(port: int, path: str) -> bytes:
+    """One HTTP/1.1 GET over a plain socket (an httpx.Client costs ~30 ms to create)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        return conn.recv(65536)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def table(title: str, rows: list[tuple[str, ...]]) -> None:
+    print(f"\n## {title}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    sys.stdout.flush()
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        raise ValueError(text)
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def wrk(url: str, seconds: int, limit: int) -> dict[str, float]:
+    """wrk -t2 -c50, bounded by ``seconds`` and by ``limit`` requests per thread."""
+    env = dict(os.environ, WRK_LIMIT=str(limit))
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    command += ["-s", str(HERE / "limit.lua"), url]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 30)
+    text = out.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])  # type: ignore[index]
+    p50 = _seconds(re.search(r"\s50%\s+(\S+)", text)[1])  # type: ignore[index]
+    p99 = _seconds(re.search(r"\s99%\s+(\S+)", text)[1])  # type: ignore[index]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    failed = int(errors[1]) if errors else 0
+    socket_errors = re.search(r"Socket errors: (.*)", text)
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": failed, "socket": bool(socket_errors)}
+
+
+# -- processes -------------------------------------------------------------------------------
+@contextmanager
+def standalone_uvicorn(port: int) -> Iterator[None]:
+    command = [sys.executable, "-m", "uvicorn", "benchmarks.bench_app:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT)
+    try:
+        wait_listening(port)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+class Kernel:
+    """A real ipykernel driven through jupyter_client."""
+
+    def __init__(self) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.manager, self.client = start_new_kernel(kernel_name="python3", env=env, cwd=str(ROOT))
+
+    def execute(self, code: str, timeout: float = 120) -> dict[str, Any]:
+        """Run ``code``; return its shell reply content (raises on a cell error)."""
+        reply = self.client.execute_interactive(code, timeout=timeout, output_hook=lambda m: None)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"{code!r} failed: {reply['content']}")
+        return dict(reply["content"])
+
+    def value(self, expression: str) -> str:
+        reply = self.client.execute_interactive(
+            "", user_expressions={"v": expression}, timeout=120, output_hook=lambda m: None
+        )
+        return str(reply["content"]["user_expressions"]["v"]["data"]["text/plain"])
+
+    def round_trip(self) -> float:
+        """Seconds for one ``1+1`` execute request to its reply."""
+        start = time.perf_counter()
+        self.client.execute_interactive("1+1", timeout=60, output_hook=lambda m: None)
+        return time.perf_counter() - start
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=False)
+
+
+def nbapi_kernel(port: int) -> Kernel:
+    kernel = Kernel()
+    kernel.execute("%load_ext nbapi\n%config NbAPI.autostart = False")
+    kernel.execute("from benchmarks.bench_app import app")
+    kernel.execute(f"%nbapi serve --port {port}")
+    wait_listening(port)
+    return kernel
+
+
+SNIPPET = """
+import threading, uvicorn
+from benchmarks.bench_app import app
+_server = uvicorn.Server(uvicorn.Config(app, port={port}, log_level="warning", access_log=False))
+threading.Thread(target=_server.run, daemon=True).start()
+"""
+
+
+def snippet_kernel(port: int) -> Kernel:
+    """The uvicorn-in-a-thread snippet people paste today, in its own kernel."""
+    kernel = Kernel()
+    kernel.execute(SNIPPET.format(port=port))
+    wait_listening(port)
+    return kernel
+
+
+# -- the benchmarks ----------------------------------------------------------------------------
+def throughput(seconds: int, rounds: int) -> Kernel:
+    standalone_port, kernel_port = free_port(), free_port()
+    kernel = nbapi_kernel(kernel_port)
+    limit = 200_000
+    rows: list[tuple[str, ...]] = [
+        ("handler", "standalone req/s", "nbapi req/s", "ratio", "p50 sa / nbapi", "p99 sa / nbapi")
+    ]
+    with standalone_uvicorn(standalone_port):
+        for kind in ("sync", "async"):
+            sa: list[dict[str, float]] = []
+            nb: list[dict[str, float]] = []
+            for _ in range(rounds):  # interleaved, so machine noise hits both alike
+                sa.append(wrk(f"http://127.0.0.1:{standalone_port}/{kind}/1", seconds, limit))
+                nb.append(wrk(f"http://127.0.0.1:{kernel_port}/{kind}/1", seconds, limit))
+            s_rps = statistics.median(r["rps"] for r in sa)
+            n_rps = statistics.median(r["rps"] for r in nb)
+            rows.append(
+                (
+                    kind,
+                    f"{s_rps:.0f}",
+                    f"{n_rps:.0f}",
+                    f"{n_rps / s_rps:.2f}x",
+                    f"{ms(statistics.median(r['p50'] for r in sa))} / "
+                    f"{ms(statistics.median(r['p50'] for r in nb))}",
+                    f"{ms(statistics.median(r['p99'] for r in sa))} / "
+                    f"{ms(statistics.median(r['p99'] for r in nb))}",
+                )
+            )
+            bad = sum(r["non2xx"] for r in sa + nb)
+            if bad:
+                print(f"  note: {bad} non-2xx responses in the {kind} runs")
+    table(
+        f"Throughput, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{seconds}s, median of {rounds} "
+        "interleaved rounds (target: nbapi >= 0.95x standalone)",
+        rows,
+    )
+    return kernel
+
+
+def responsiveness(kernel: Kernel, samples: int, seconds: int) -> None:
+    port = int(kernel.value(SERVED_PORT))
+    snippet_port = free_port()
+    snippet = snippet_kernel(snippet_port)
+    rows: list[tuple[str, ...]] = [("kernel", "idle p50", "idle p99", "loaded p50", "loaded p99")]
+    try:
+        for name, k, p in (("nbapi", kernel, port), ("uvicorn-in-a-thread snippet", snippet, 0)):
+            p = p or snippet_port
+            for _ in range(5):
+                k.round_trip()  # warm up
+            idle = [k.round_trip() for _ in range(samples)]
+            loaded: list[float] = []
+            load = threading.Thread(
+                target=wrk, args=(f"http://127.0.0.1:{p}/async/1", seconds, 200_000)
+            )
+            load.start()
+            time.sleep(1)
+            while load.is_alive() and len(loaded) < samples:
+                loaded.append(k.round_trip())
+            load.join()
+            rows.append(
+                (
+                    name,
+                    ms(statistics.median(idle)),
+                    ms(pct(idle, 0.99)),
+                    ms(statistics.median(loaded)),
+                    ms(pct(loaded, 0.99)),
+                )
+            )
+    finally:
+        snippet.shutdown()
+    table(
+        "Kernel responsiveness: `1+1` execute round trip, idle and with the server under wrk "
+        "load (target: loaded p50 <= 15 ms; the snippet was 25 ms)",
+        rows,
+    )
+
+
+def busy_kernel(kernel: Kernel) -> None:
+    import httpx
+
+    port = int(kernel.value(SERVED_PORT))
+    rows: list[tuple[str, ...]] = [("the cell runs", "requests", "p50", "max")]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        client.get("/async/1")
+        idle = []
+        for _ in range(20):
+            start = time.perf_counter()
+            client.get("/async/1")
+            idle.append(time.perf_counter() - start)
+        rows.append(("nothing (idle)", str(len(idle)), ms(statistics.median(idle)), ms(max(idle))))
+        for label, code in (
+            ("time.sleep(2)", "import time; time.sleep(2)"),
+            ("a pure-Python loop", "n = 0\nfor i in range(40_000_000): n += i"),
+        ):
+            message = kernel.client.execute(code)
+            time.sleep(0.2)  # the cell is running now
+            times: list[float] = []
+            for _ in range(10):
+                start = time.perf_counter()
+                for kind in ("async", "sync"):
+                    assert client.get(f"/{kind}/1").status_code == 200
+                times.append((time.perf_counter() - start) / 2)
+            reply = kernel.client.get_shell_msg(timeout=120)
+            assert reply["parent_header"]["msg_id"] == message
+            rows.append((label, str(len(times) * 2), ms(statistics.median(times)), ms(max(times))))
+    table("A request while a cell is busy (target: <= 50 ms)", rows)
+
+
+def route_rerun(kernel: Kernel, reruns: int) -> None:
+    rows: list[tuple[str, ...]] = [("routes registered", "%%route re-run p50", "per route")]
+    for count in (10, 100, 1000):
+        code = f"""
+import time as _t, statistics as _s
+from fastapi import FastAPI
+from nbapi._session import current_session as _cs
+from nbapi._spec import parse_route_line as _p
+app = FastAPI()
+_session = _cs()
+def _handler():
+    return 1
+for _i in range({count} - 1):
+    _session.registry.register(app, f"cell-{{_i}}", _p(f"GET /r{{_i}}/{{{{x}}}}"), _handler, {{}})
+_ip = get_ipython()
+_ip.run_cell_magic("route", "GET /bench/<int:n>", "def bench(n):\\n    return n")
+_times = []
+for _ in range({reruns}):
+    _start = _t.perf_counter()
+    _ip.run_cell_magic("route", "GET /bench/<int:n>", "def bench(n):\\n    return n")
+    _times.append(_t.perf_counter() - _start)
+_rerun_p50 = _s.median(_times)
+assert len(app.router.routes) == {count} + 4, len(app.router.routes)
+"""
+        kernel.execute(code)
+        p50 = float(kernel.value("_rerun_p50"))
+        rows.append((str(count), ms(p50), f"{p50 / count * 1e6:.2f} us"))
+    table(
+        "%%route re-run cost, in a real kernel (target: <= 2 ms at 1000 routes, "
+        "growing no faster than linearly)",
+        rows,
+    )
+
+
+def in_process(samples: int) -> None:
+    import httpx
+    from fastapi.testclient import TestClient
+    from IPython.testing.globalipapp import start_ipython
+
+    from benchmarks.bench_app import app
+
+    shell = start_ipython()
+    shell.user_ns["app"] = app
+    shell.run_line_magic("load_ext", "nbapi")
+    shell.run_line_magic("config", "NbAPI.autostart = False")
+    from nbapi._session import current_session
+
+    client = current_session().client
+
+    def timed(call: Callable[[], Any]) -> float:
+        for _ in range(50):
+            call()
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    async def bare() -> float:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as bare_client:
+            for _ in range(50):
+                await bare_client.get("/async/1")
+            times = []
+            for _ in range(samples):
+                start = time.perf_counter()
+                await bare_client.get("/async/1")
+                times.append(time.perf_counter() - start)
+            return statistics.median(times)
+
+    bare_p50 = asyncio.run(bare())
+    magic = timed(lambda: shell.run_line_magic("http", "GET /async/1"))
+    nbapi_client = timed(lambda: client.get("/async/1"))
+    with TestClient(app) as test_client:
+        test_p50 = timed(lambda: test_client.get("/async/1"))
+    rows: list[tuple[str, ...]] = [("call", "p50", "vs bare ASGITransport")]
+    rows.append(("bare httpx ASGITransport (await, same loop)", ms(bare_p50), "1.00x"))
+    rows.append(("%http GET /async/1", ms(magic), f"{magic / bare_p50:.2f}x"))
+    rows.append(
+        ("nbapi.client.get (in-process)", ms(nbapi_client), f"{nbapi_client / bare_p50:.2f}x")
+    )
+    rows.append(("fastapi TestClient.get", ms(test_p50), f"{test_p50 / bare_p50:.2f}x"))
+    table("In-process requests (target: %http <= 1.2x bare ASGITransport)", rows)
+    shell.run_line_magic("unload_ext", "nbapi")
+
+
+def start_stop(cycles: int) -> None:
+    from benchmarks.bench_app import app
+    from nbapi._server import serve_command, stop_command
+    from nbapi._session import Session
+
+    session = Session({"app": app}, say=lambda text: None)
+    port = free_port()
+    starts: list[float] = []
+    stops_free: list[float] = []
+    stops_return: list[float] = []
+    first_start = 0.0
+    try:
+        for n in range(cycles):
+            start = time.perf_counter()
+            serve_command(session, ["--port", str(port)])
+            assert raw_get(port, "/async/1").startswith(b"HTTP/1.1 200")
+            elapsed = time.perf_counter() - start
+            if n == 0:
+                first_start = elapsed  # includes importing uvicorn
+            else:
+                starts.append(elapsed)
+            freed: list[float] = []
+            start = time.perf_counter()
+
+            def watch(begin: float = start, out: list[float] = freed) -> None:
+                deadline = begin + 10
+                while time.perf_counter() < deadline:
+                    if port_free(port):
+                        out.append(time.perf_counter() - begin)
+                        return
+                    time.sleep(0.001)
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            stop_command(session, [])
+            stops_return.append(time.perf_counter() - start)
+            watcher.join()
+            stops_free.append(freed[0] if freed else float("nan"))
+    finally:
+        session.close()
+    rows: list[tuple[str, ...]] = [("step", "p50", "max", "target")]
+    rows.append(("first start to first 200 (imports uvicorn)", ms(first_start), "", ""))
+    rows.append(("start to first 200", ms(statistics.median(starts)), ms(max(starts)), "50 ms"))
+    rows.append(
+        ("stop to port free", ms(statistics.median(stops_free)), ms(max(stops_free)), "250 ms")
+    )
+    rows.append(
+        ("stop command returns", ms(statistics.median(stops_return)), ms(max(stops_return)), "")
+    )
+    table(f"Server start and stop, {cycles} cycles in one process", rows)
+
+
+def kernel_shutdown(rounds: int) -> None:
+    times: list[float] = []
+    for _ in range(rounds):
+        port = free_port()
+        kernel = nbapi_kernel(port)
+        start = time.perf_counter()
+        freed: list[float] = []
+
+        def watch(begin: float = start, out: list[float] = freed, p: int = port) -> None:
+            while time.perf_counter() < begin + 30:
+                if port_free(p):
+                    out.append(time.perf_counter() - begin)
+                    return
+                time.sleep(0.002)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        kernel.shutdown()
+        watcher.join()
+        times.append(freed[0] if freed else float("nan"))
+    rows: list[tuple[str, ...]] = [("rounds", "p50", "max", "target")]
+    rows.append((str(rounds), ms(statistics.median(times)), ms(max(times)), "1 s"))
+    table("Kernel shutdown request to port free (jupyter_client shutdown_kernel)", rows)
+
+
+def import_cost(runs: int) -> None:
+    imports = "import time; t = time.perf_counter(); import fastapi, uvicorn, httpx; "
+    imports += "print(time.perf_counter() - t)"
+    load = (
+        "from IPython.testing.globalipapp import start_ipython; ip = start_ipython(); "
+        "import time; t = time.perf_counter(); ip.run_line_magic('load_ext', 'nbapi'); "
+        "print(time.perf_counter() - t)"
+    )
+
+    def fresh(code: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        return float(out.stdout.strip().splitlines()[-1])
+
+    base = [fresh(imports) for _ in range(runs)]
+    ext = [fresh(load) for _ in range(runs)]
+    b, e = statistics.median(base), statistics.median(ext)
+    rows: list[tuple[str, ...]] = [("fresh process", "p50", "ratio")]
+    rows.append(("import fastapi, uvicorn, httpx", ms(b), "1.00x"))
+    rows.append(("%load_ext nbapi (IPython already running)", ms(e), f"{e / b:.2f}x"))
+    table(f"Import cost, median of {runs} fresh processes (target: <= 1.1x)", rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer samples")
+    args = parser.parse_args()
+    quick = args.quick
+    print(f"# nbapi live-server benchmarks ({'quick' if quick else 'full'})")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {os.uname().release}")
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    with tempfile.TemporaryDirectory():
+        kernel = throughput(seconds=3 if quick else 6, rounds=1 if quick else 3)
+        try:
+            responsiveness(kernel, samples=40 if quick else 100, seconds=6 if quick else 12)
+            busy_kernel(kernel)
+            route_rerun(kernel, reruns=20 if quick else 100)
+        finally:
+            kernel.shutdown()
+    in_process(samples=300 if quick else 2000)
+    start_stop(cycles=10 if quick else 30)
+    kernel_shutdown(rounds=2 if quick else 5)
+    import_cost(runs=3 if quick else 7)
+
+
+if __name__ == "__main__":
+    main()
