@@ -32,6 +32,10 @@ _CDN = re.compile(
 )
 _FONTS = re.compile(rb"[ \t]*<link[^>]*fonts\.googleapis\.com[^>]*>[ \t]*\n?")
 
+# Addresses the bundles themselves fetch: ReDoc's footer logo (it hides the image when it
+# fails to load, so an empty data: URL keeps the page off the network).
+_REMOTE_IN_ASSETS = (b"https://cdn.redoc.ly/redoc/logo-mini.svg",)
+
 CONTENT_TYPES = {
     ".js": b"application/javascript; charset=utf-8",
     ".css": b"text/css; charset=utf-8",
@@ -83,7 +87,10 @@ class _AssetCache:
         if name not in self._files:
             if name not in asset_names():
                 return None
-            self._files[name] = (asset_dir() / name).read_bytes()
+            data = (asset_dir() / name).read_bytes()
+            for remote in _REMOTE_IN_ASSETS:
+                data = data.replace(remote, b"data:,")
+            self._files[name] = data
         return self._files[name]
 
 
