@@ -600,3 +600,17 @@ def test_live_server_object_directly() -> None:
         session.close()
     assert not server.running
     assert server.state == "stopped"
+
+
+def test_no_signal_handlers_installed(shell: Any) -> None:
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    shell.run_line_magic("config", f"NbAPI.port = {free_port()}")
+    shell.run_line_magic("nbapi", "serve")
+    try:
+        during = {sig: signal.getsignal(sig) for sig in before}
+    finally:
+        shell.run_line_magic("nbapi", "stop")
+    assert during == before
+    assert {sig: signal.getsignal(sig) for sig in before} == before
