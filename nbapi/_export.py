@@ -356,12 +356,19 @@ def _imported_modules(statement: ast.stmt) -> dict[str, str]:
     return {}
 
 
-def py(value: Any, indent: int = 0, width: int = 88) -> str:
-    """A Python literal for JSON-like data, double-quoted and wrapped as black would."""
+def py(value: Any, indent: int = 0, width: int = 88, start: int | None = None) -> str:
+    """A Python literal for JSON-like data, double-quoted and wrapped as black would.
+
+    ``indent`` is the indentation of the line the literal is on; ``start`` the column
+    where it begins (default: ``indent``).
+    """
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
-        items = [f"{py(k)}: {py(v, indent + 4, width)}" for k, v in value.items()]
+        items = []
+        for key, item in value.items():
+            head = f"{py(key)}: "
+            items.append(head + py(item, indent + 4, width, indent + 4 + len(head)))
         opening, closing = "{", "}"
     elif isinstance(value, (list, tuple)):
         items = [py(v, indent + 4, width) for v in value]
@@ -371,7 +378,7 @@ def py(value: Any, indent: int = 0, width: int = 88) -> str:
     else:
         return repr(value)
     flat = opening + ", ".join(items) + closing
-    if indent + len(flat) <= width and "\n" not in flat:
+    if (indent if start is None else start) + len(flat) + 1 <= width and "\n" not in flat:
         return flat
     pad = " " * (indent + 4)
     return opening + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + closing
@@ -408,40 +415,55 @@ def _literal(text: str, fstring: bool) -> str:
 
 
 def request_code(request: Request, known: set[str], base: Path | None) -> str:
-    """``client.get("/items/1", ...)`` for a request."""
+    """``client.get("/items/1", ...)`` for a request (wrapped when long, as black would)."""
     call = request.call
     _, line_f = _expand(request.raw, known)  # IPython expands the whole magic line, or none
-    args = [_literal(call.url, line_f)]
+    url = _literal(call.url, line_f)
     headers = []
-    for name, value in call.headers:
-        expanded, is_f = _expand(value, known)
+    for name, header in call.headers:
+        expanded, is_f = _expand(header, known)
         headers.append(f"({py(name)}, {_literal(expanded, is_f)})")
     body = call.body.strip()
-    kwargs: list[str] = []
     names = {name.lower() for name, _ in call.headers}
+    literal = ""  # the keyword whose value is data: rendered for one line or for several
+    value: Any = None
+    files: list[str] = []
+    content = ""
     if call.form:
         data, files = _form(body, base, line_f)
         if data:
             fields: dict[str, Any] = {}
-            for key, value in data:
-                fields.setdefault(key, []).append(value)
-            kwargs.append(f"data={py({k: v[0] if len(v) == 1 else v for k, v in fields.items()})}")
-        if files:
-            kwargs.append(f"files=[{', '.join(files)}]")
+            for key, item in data:
+                fields.setdefault(key, []).append(item)
+            literal, value = "data", {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+    elif body and "content-type" in names:
+        content = f"content={body.encode()!r}"
     elif body:
-        if "content-type" in names:
-            kwargs.append(f"content={body.encode()!r}")
-        else:
-            kwargs.append(f"json={py(json.loads(body), 4)}")
-    if headers:
-        kwargs.insert(0, f"headers=[{', '.join(headers)}]")
+        literal, value = "json", json.loads(body)
     method = call.method.lower()
-    simple = method in {"get", "head", "options", "delete"} and not any(
-        k.startswith(("json=", "content=", "data=", "files=")) for k in kwargs
-    )
+    simple = method in {"get", "head", "options", "delete"} and not (literal or files or content)
     if simple or method in {"post", "put", "patch"}:
-        return f"client.{method}({', '.join(args + kwargs)})"
-    return f"client.request({', '.join([py(call.method), *args, *kwargs])})"
+        opening, first = f"client.{method}(", [url]
+    else:
+        opening, first = "client.request(", [py(call.method), url]
+
+    def arguments(indent: int, start: int) -> list[str]:
+        parts = list(first)
+        if headers:
+            parts.append(f"headers=[{', '.join(headers)}]")
+        if literal:
+            parts.append(f"{literal}={py(value, indent, 84, start + len(literal) + 1)}")
+        if files:
+            parts.append(f"files=[{', '.join(files)}]")
+        if content:
+            parts.append(content)
+        return parts
+
+    # "response = " and the test function's indentation come before the call.
+    one_line = opening + ", ".join(arguments(0, len("response = ") + len(opening))) + ")"
+    if len("response = ") + len(one_line) <= 84 and "\n" not in one_line:
+        return one_line
+    return opening + "\n" + "".join(f"    {part},\n" for part in arguments(4, 4)) + ")"
 
 
 def _form(body: str, base: Path | None, expand: bool) -> tuple[list[tuple[str, str]], list[str]]:
@@ -508,7 +530,7 @@ def expectation(view: str, verbose: bool) -> list[str] | None:
     body = "\n".join(rest[1:])
     rows = _table_rows(body) if code == 422 else None
     if rows is not None:
-        asserts.append(f"assert validation_rows(response) == {py(rows, 4)}")
+        asserts.append(f"assert validation_rows(response) == {py(rows, 0, 84, 33)}")
         return asserts
     try:
         payload = json.loads(body)
@@ -516,7 +538,7 @@ def expectation(view: str, verbose: bool) -> list[str] | None:
         payload = None
     else:
         if json.dumps(payload, indent=2, ensure_ascii=False) == body:
-            asserts.append(f"assert response.json() == {py(payload, 4)}")
+            asserts.append(f"assert response.json() == {py(payload, 0, 84, 26)}")
             return asserts
     size = _BYTES_VIEW.match(body)
     if size is not None:
@@ -1010,8 +1032,8 @@ class _Exporter:
         result, _ = _saved_result({"outputs": cell.outputs})
         shown = result if is_last and not magic.target else None
         request = Request(call, f"%http {magic.args}", shown)
-        code = self.request(cell, request)
         indent = magic.indent
+        code = self.request(cell, request).replace("\n", "\n" + indent)
         if magic.target:
             self.test_defined |= set(re.split(r"\s*,\s*", magic.target))
             self.response_names |= set(re.split(r"\s*,\s*", magic.target))
@@ -1266,15 +1288,13 @@ class _Exporter:
             helper = [
                 "def validation_rows(response):",
                 '    """A 422 body as the (location, message, input) rows nbapi showed."""',
-                "    return [",
-                "        (",
-                '            ".".join(str(part) for part in error.get("loc", ())),',
-                '            str(error["msg"]),',
-                '            json.dumps(error["input"], ensure_ascii=False) if "input" in error',
-                '            else "",',
-                "        )",
-                '        for error in response.json()["detail"]',
-                "    ]",
+                "    rows = []",
+                '    for error in response.json()["detail"]:',
+                '        location = ".".join(str(part) for part in error.get("loc", ()))',
+                '        given = error.get("input", "")',
+                '        shown = json.dumps(given, ensure_ascii=False) if "input" in error else ""',
+                '        rows.append((location, str(error["msg"]), shown))',
+                "    return rows",
             ]
         blocks = ["\n".join(header + import_lines), "\n".join(preamble)]
         if helper:

@@ -368,8 +368,9 @@ def test_http_cell_with_headers_and_variables() -> None:
         )
     )
     assert (
-        'client.get("/me", headers=[("Authorization", f"Bearer {token}"), '
-        '("X-Plain", "{not_a_name}")])'
+        '    response = client.get(\n        "/me",\n'
+        '        headers=[("Authorization", f"Bearer {token}"), ("X-Plain", "{not_a_name}")],\n'
+        "    )\n"
     ) in exported.test_py
     assert "from app import app, token" in exported.test_py
 
