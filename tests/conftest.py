@@ -29,5 +29,7 @@ def shell(_global_shell: Any) -> Iterator[Any]:
     ip.run_line_magic("config", "NbAPI.autostart = False")
     yield ip
     ip.run_line_magic("unload_ext", "nbapi")
+    # %config writes into the shell's config, which the next load would inherit.
+    ip.config.pop("NbAPI", None)
     for name in [n for n in ip.user_ns if not n.startswith("_") and n not in ip.user_ns_hidden]:
         ip.user_ns.pop(name, None)
