@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request, WebSocket
+from traitlets import TraitError
 
 from nbapi._config import NbAPI
 from nbapi._proxy import (
@@ -143,8 +145,11 @@ def test_public_url_takes_config_none_and_the_process_environment(
     ],
 )
 def test_bad_override_is_a_one_line_user_error(value: str, message: str) -> None:
+    # NbAPI refuses a bad public_url when it is set; the environment variable is checked here.
+    with pytest.raises(TraitError, match=re.escape(message)):
+        config(value)
     with pytest.raises(PublicURLError) as info:
-        public_url(config(value), "127.0.0.1", 8000, {})
+        public_url(config(), "127.0.0.1", 8000, {"NBAPI_PUBLIC_URL": value})
     text = str(info.value)
     assert message in text
     assert repr(value) in text
