@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import running_jupyter as helper
 import websocket
+from browser_support import CHROMIUM, KERNEL_IDLE, LAUNCH_ARGS, loopback_only, write_notebook
 from jupyter_client.blocking import BlockingKernelClient
 
 pytestmark = [pytest.mark.kernel, pytest.mark.server, pytest.mark.timeout(240)]
@@ -232,34 +232,6 @@ def test_public_url_override_wins_in_the_kernel(lab: Lab) -> None:
 
 
 # -- in a real browser: JupyterLab, the printed link, Swagger UI through the proxy -------------
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-default-browser-check",
-]
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp?.shell.currentWidget;
-  return w?.context?.isReady && w.sessionContext?.session?.kernel?.status === 'idle';
-}"""
-
-
-def write_notebook(path: Path, cells: list[str]) -> None:
-    import nbformat
-
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nbformat.write(notebook, str(path))
 
 
 @pytest.mark.browser
@@ -278,15 +250,6 @@ def test_docs_link_in_jupyterlab_opens_swagger_ui_through_the_proxy(
         [f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request", ROUTE],
     )
     hub = {"JUPYTERHUB_SERVICE_PREFIX": BASE_URL, "JUPYTERHUB_USER": "learner"}
-    blocked: list[str] = []
-
-    def loopback_only(route: Any) -> None:
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
 
     with (
         helper.jupyter_server(root, tmp_path / "home", base_url=BASE_URL, env=hub) as server,
@@ -298,7 +261,7 @@ def test_docs_link_in_jupyterlab_opens_swagger_ui_through_the_proxy(
         )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.route("**/*", loopback_only)
+            blocked = loopback_only(context)
             page = context.new_page()
             page.set_default_timeout(60_000)
             page.goto(f"{server.url}lab/tree/workshop.ipynb?token={server.token}")

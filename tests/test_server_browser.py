@@ -10,41 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import nbformat
 import pytest
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    KERNEL_IDLE,
+    LAUNCH_ARGS,
+    TIMEOUT_MS,
+    loopback_only,
+    write_notebook,
+)
 from running_jupyter import free_port, jupyter_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-default-browser-check",
-]
-TIMEOUT_MS = 60_000
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.server,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="no browser: /usr/bin/chromium is missing (apt-get install chromium)",
-    ),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no browser: /usr/bin/chromium is missing"),
 ]
-
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp?.shell.currentWidget;
-  return w?.context?.isReady && w.sessionContext?.session?.kernel?.status === 'idle';
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -59,33 +43,14 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-def loopback_only(context: Any) -> list[str]:
-    """Abort (and record) every request that would leave loopback."""
-    blocked: list[str] = []
-
-    def guard(route: Any) -> None:
-        url = route.request.url
-        host = urlsplit(url).hostname
-        if url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost", "::1"):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
-
-    context.route("**/*", guard)
-    return blocked
-
-
-def write_notebook(path: Path, port: int) -> None:
+def write_server_notebook(path: Path, port: int) -> None:
     cells = [
         f"%load_ext nbapi\n%config NbAPI.port = {port}",
         "%%route GET /boom\ndef boom():\n    return 1 / 0",
         "import httpx\nfrom nbapi._session import current_session\n"
         "httpx.get(current_session().server.url + 'boom').status_code",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, path)
+    write_notebook(path, cells)
 
 
 def test_route_cell_shows_its_handler_error_and_docs_render_offline(
@@ -96,7 +61,7 @@ def test_route_cell_shows_its_handler_error_and_docs_render_offline(
     root = tmp_path / "root"
     root.mkdir()
     port = free_port()
-    write_notebook(root / "server.ipynb", port)
+    write_server_notebook(root / "server.ipynb", port)
     with jupyter_server(root, tmp_path / "home", app="lab") as server:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         blocked = loopback_only(context)

@@ -12,26 +12,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
+from browser_support import ARTIFACTS, CHROMIUM, KERNEL_IDLE, LAUNCH_ARGS, TIMEOUT_MS, loopback_only
 from running_jupyter import JupyterServer, jupyter_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = Path(__file__).resolve().parent / "resources" / "widgets" / "widgets.ipynb"
-ARTIFACTS = ROOT / "artifacts"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-default-browser-check",
-]
-TIMEOUT_MS = 60_000
 
 pytestmark = [
     pytest.mark.browser,
@@ -42,10 +28,6 @@ pytestmark = [
     ),
 ]
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp?.shell.currentWidget;
-  return w?.context?.isReady && w.sessionContext?.session?.kernel?.status === 'idle';
-}"""
 
 ADD_AND_RUN_CELL = """async (source) => {
   const app = window.jupyterapp;
@@ -82,23 +64,13 @@ class Page:
 
     def __init__(self, browser: Any, expect: Any, name: str) -> None:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        self.blocked: list[str] = []
-        self.context.route("**/*", self._guard)
+        self.blocked = loopback_only(self.context)
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.expect = expect
         self.name = name
-
-    def _guard(self, route: Any) -> None:
-        url = route.request.url
-        host = urlsplit(url).hostname
-        if url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost", "::1"):
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort()
 
     def shot(self, step: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
