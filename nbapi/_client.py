@@ -48,7 +48,8 @@ class InProcessTransport(httpx.BaseTransport):
 
         async def call() -> httpx.Response:
             response = await self._asgi.handle_async_request(request)
-            content = await response.aread()
+            # The raw bytes: the new response decodes them (gzip, ...) itself, once.
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
             return httpx.Response(
                 response.status_code,
                 headers=response.headers,

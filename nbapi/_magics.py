@@ -13,7 +13,7 @@ import importlib
 import shlex
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from starlette.routing import Match
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI
 from ._errors import UserError
+from ._registry import route_rows
 from ._runner import LogEntry
 from ._session import Session, set_current
 from ._spec import parse_route_line
@@ -390,21 +391,13 @@ class NbAPIMagics(Magics):
     def routes_text(self) -> RoutesView:
         app = self.session.app
         owned = {id(entry.route) for entry in self.session.registry.owned(app).values()}
-        rows: list[tuple[str, ...]] = []
-        for route in app.router.routes:
-            methods = ",".join(sorted(getattr(route, "methods", None) or ())) or "WS"
-            if type(route).__name__ == "Mount":
-                methods = "MOUNT"
-            name = getattr(route, "name", "") or ""
-            origin = "%%route" if id(route) in owned else ""
-            rows.append((methods, getattr(route, "path", ""), name, origin))
-        return RoutesView(rows)
+        return RoutesView(route_rows(app.router.routes, owned))
 
 
 class RoutesView:
     """``%nbapi routes``: a text table of the app's routes."""
 
-    def __init__(self, rows: list[tuple[str, ...]]) -> None:
+    def __init__(self, rows: Sequence[tuple[str, ...]]) -> None:
         self.rows = rows
 
     def __repr__(self) -> str:

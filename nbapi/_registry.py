@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ._errors import UserError
 from ._spec import RouteSpec
@@ -92,6 +92,29 @@ def check_keyword_names(spec: RouteSpec, keywords: dict[str, Any]) -> None:
 
 def _methods(route: BaseRoute) -> set[str]:
     return set(getattr(route, "methods", None) or ())
+
+
+def route_rows(
+    routes: list[BaseRoute], owned: set[int], prefix: str = ""
+) -> list[tuple[str, str, str, str]]:
+    """(method, path, name, "%%route" or "") for every route, routers included."""
+    rows: list[tuple[str, str, str, str]] = []
+    for route in routes:
+        router = getattr(route, "original_router", None)
+        if router is not None:  # FastAPI >= 0.160 keeps an included router as one entry
+            context = getattr(route, "include_context", None)
+            rows += route_rows(router.routes, owned, prefix + getattr(context, "prefix", ""))
+            continue
+        if isinstance(route, WebSocketRoute) or type(route).__name__ == "APIWebSocketRoute":
+            kind = "WS"
+        elif isinstance(route, Mount):
+            kind = "MOUNT"
+        else:
+            kind = ",".join(sorted(getattr(route, "methods", None) or ())) or "-"
+        origin = "%%route" if id(route) in owned else ""
+        path = prefix + str(getattr(route, "path", ""))
+        rows.append((kind, path, str(getattr(route, "name", "") or ""), origin))
+    return rows
 
 
 def _declared_path_params(dependant: Dependant) -> set[str]:

@@ -48,7 +48,7 @@ class RouteSpec:
 
     def describe(self) -> str:
         """``GET,POST /items/{item_id}``: how messages name this route."""
-        return f"{','.join(self.methods)} {self.path}"
+        return f"{'WS' if self.websocket else ','.join(self.methods)} {self.path}"
 
 
 def parse_methods(text: str) -> tuple[tuple[str, ...], bool]:

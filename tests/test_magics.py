@@ -622,3 +622,46 @@ def test_bad_public_url_is_refused_when_set(shell: Any, caplog: pytest.LogCaptur
     assert config.public_url == "/user/ada/proxy/{port}/"
     # %config reports a refused value through logging, as one line.
     assert "NbAPI.public_url 'ftp:/nowhere' is not a base URL" in caplog.text
+
+
+def test_compressed_responses_are_decoded_once(shell: Any) -> None:
+    code = textwrap.dedent(
+        """
+        from fastapi.middleware.gzip import GZipMiddleware
+        app.add_middleware(GZipMiddleware, minimum_size=10)
+        """
+    )
+    route(shell, "GET /big", "def big():\n    return {'text': 'lamp ' * 100}\n")
+    assert shell.run_cell(code).success
+    response = http(shell, "GET /big", "Accept-Encoding: gzip\n\n")
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json() == {"text": "lamp " * 100}
+
+
+def test_routes_listing_shows_included_routers_and_websockets(shell: Any) -> None:
+    code = textwrap.dedent(
+        """
+        from fastapi import APIRouter, FastAPI, WebSocket
+        app = FastAPI()
+        shop = APIRouter(prefix="/shop")
+        v1 = APIRouter(prefix="/v1")
+        @shop.get("/items")
+        def items():
+            return []
+        @v1.post("/orders")
+        def order():
+            return 1
+        shop.include_router(v1)
+        app.include_router(shop)
+        """
+    )
+    assert shell.run_cell(code).success
+    route(
+        shell, "WS /echo", "async def echo(websocket: WebSocket):\n    await websocket.accept()\n"
+    )
+    rows = [line.split() for line in repr(shell.run_line_magic("nbapi", "routes")).splitlines()[6:]]
+    assert rows == [
+        ["GET", "/shop/items", "items"],
+        ["POST", "/shop/v1/orders", "order"],
+        ["WS", "/echo", "echo", "%%route"],
+    ]

@@ -63,6 +63,7 @@ def test_websocket_method(method: str) -> None:
     assert spec.websocket
     assert spec.methods == ()
     assert spec.path == "/echo/{room}"
+    assert spec.describe() == "WS /echo/{room}"
 
 
 def test_path_params_and_describe() -> None:
