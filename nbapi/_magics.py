@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from fastapi import FastAPI
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
 from IPython.core.magic import (
@@ -76,6 +77,13 @@ def _cell_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
+def _stack_inputs(app: FastAPI | None) -> tuple[Any, ...]:
+    """What Starlette copies into an app's middleware stack when it builds it."""
+    if app is None:
+        return ()
+    return (id(app), list(app.user_middleware), dict(app.exception_handlers), app.debug)
+
+
 @magics_class
 class NbAPIMagics(Magics):
     """nbapi's magics, bound to one shell and its session."""
@@ -86,6 +94,7 @@ class NbAPIMagics(Magics):
         super().__init__(shell)
         self.session = session
         self.cell_id: str | None = None
+        self._stack_inputs: tuple[Any, ...] = ()
         self.route_hooks: list[Callable[[Any], None]] = []
         # owner -> (display id, route line, parent header of the cell that showed it)
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
@@ -94,6 +103,7 @@ class NbAPIMagics(Magics):
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self.cell_id = getattr(info, "cell_id", None)
         app = self.session.current_app()
+        self._stack_inputs = _stack_inputs(app)
         if app is not None and "middleware" in (info.raw_cell or ""):
             # Starlette builds its middleware stack on the first request and then
             # refuses add_middleware; dropping the built stack lets it be rebuilt.
@@ -104,6 +114,10 @@ class NbAPIMagics(Magics):
         if app is not None:
             # Routes added by plain decorators must show in /openapi.json too.
             app.openapi_schema = None
+            if _stack_inputs(app) != self._stack_inputs:
+                # The built stack holds copies of the middleware list and of the
+                # exception handlers: rebuild it on the next request.
+                app.middleware_stack = None
         self.session.runner.sync_app()
         for hook in list(self.route_hooks):
             hook(result)

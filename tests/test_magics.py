@@ -665,3 +665,20 @@ def test_routes_listing_shows_included_routers_and_websockets(shell: Any) -> Non
         ["POST", "/shop/v1/orders", "order"],
         ["WS", "/echo", "echo", "%%route"],
     ]
+
+
+def test_exception_handler_added_after_requests_takes_effect(shell: Any) -> None:
+    route(shell, "GET /x", "def x():\n    raise KeyError('lamp')\n")
+    assert http(shell, "GET /x").status_code == 500
+    handler = textwrap.dedent(
+        """
+        from fastapi.responses import JSONResponse
+        @app.exception_handler(KeyError)
+        async def missing(request, exc):
+            return JSONResponse(status_code=404, content={"missing": str(exc)})
+        """
+    )
+    assert shell.run_cell(handler).success
+    response = http(shell, "GET /x")
+    assert response.status_code == 404
+    assert response.json() == {"missing": "'lamp'"}
