@@ -13,7 +13,7 @@ import importlib
 import shlex
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,7 +95,6 @@ class NbAPIMagics(Magics):
         self.session = session
         self.cell_id: str | None = None
         self._stack_inputs: tuple[Any, ...] = ()
-        self.route_hooks: list[Callable[[Any], None]] = []
         # owner -> (display id, route line, parent header of the cell that showed it)
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
 
@@ -119,8 +118,6 @@ class NbAPIMagics(Magics):
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
         self.session.runner.sync_app()
-        for hook in list(self.route_hooks):
-            hook(result)
         for listener in list(self.session.route_listeners):
             listener()
 
