@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -181,27 +181,46 @@ def parse_http_cell(line: str, cell: str, expand: Callable[[str], str] = str) ->
     return call
 
 
-def parse_form(body: str) -> tuple[list[tuple[str, str]], list[tuple[str, Any]]]:
-    """Form lines ``name=value`` (or ``a=1&b=2``) and file lines ``name@path``."""
-    data: list[tuple[str, str]] = []
-    files: list[tuple[str, Any]] = []
+def form_items(body: str) -> Iterator[tuple[str, str, bool]]:
+    """``(name, value, is_file)`` for each form line: ``name=value`` or a file ``name@path``.
+
+    Lines may also be joined with ``&`` (``a=1&b=2``).
+    """
     for raw in re.split(r"[\n&]", body):
         item = raw.strip()
         if not item:
             continue
         eq, at = item.find("="), item.find("@")
         if at > 0 and (eq < 0 or at < eq):
-            name, filename = item[:at], item[at + 1 :]
-            path = Path(filename).expanduser()
-            if not path.is_file():
-                msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
-                raise RequestError(msg)
-            files.append((name, (path.name, path.read_bytes())))
+            yield item[:at], item[at + 1 :], True
         elif eq > 0:
-            data.append((item[:eq], item[eq + 1 :]))
+            yield item[:eq], item[eq + 1 :], False
         else:
             msg = f"form line {item!r} is neither name=value nor name@file; fix it"
             raise RequestError(msg)
+
+
+def form_file(name: str, filename: str, base: Path | None = None) -> Path:
+    """The file a ``name@path`` form line names (relative to ``base`` when given)."""
+    path = Path(filename).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
+        raise RequestError(msg)
+    return path
+
+
+def parse_form(body: str) -> tuple[list[tuple[str, str]], list[tuple[str, Any]]]:
+    """Form fields, and files as ``(name, (filename, bytes))``, from ``%http -f`` lines."""
+    data: list[tuple[str, str]] = []
+    files: list[tuple[str, Any]] = []
+    for name, value, is_file in form_items(body):
+        if is_file:
+            path = form_file(name, value)
+            files.append((name, (path.name, path.read_bytes())))
+        else:
+            data.append((name, value))
     return data, files
 
 

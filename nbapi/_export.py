@@ -49,7 +49,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ._client import HttpCall, RequestError, parse_http_cell, parse_http_line
+from ._client import (
+    HttpCall,
+    RequestError,
+    form_file,
+    form_items,
+    parse_http_cell,
+    parse_http_line,
+)
 from ._errors import UserError
 from ._spec import RouteSpec, SpecError, parse_route_line
 
@@ -470,29 +477,15 @@ def _form(body: str, base: Path | None, expand: bool) -> tuple[list[tuple[str, s
     """Form fields, and file fields as source: ``upload(...)`` reads them when the test runs."""
     data: list[tuple[str, str]] = []
     files: list[str] = []
-    for raw in re.split(r"[\n&]", body):
-        item = raw.strip()
-        if not item:
-            continue
-        eq, at = item.find("="), item.find("@")
-        if at > 0 and (eq < 0 or at < eq):
-            name, filename = item[:at], item[at + 1 :]
-            if expand and "{" in filename:
-                files.append(f"({py(name)}, upload({_literal(filename, True)}))")
-                continue
-            path = Path(filename).expanduser()
-            if not path.is_absolute() and base is not None:
-                path = base / path
-            if not path.is_file():
-                msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
-                raise RequestError(msg)
-            # A file next to the notebook is not in the export: its bytes go in the test.
-            files.append(f"({py(name)}, ({py(path.name)}, {path.read_bytes()!r}))")
-        elif eq > 0:
-            data.append((item[:eq], item[eq + 1 :]))
+    for name, value, is_file in form_items(body):
+        if not is_file:
+            data.append((name, value))
+        elif expand and "{" in value:
+            files.append(f"({py(name)}, upload({_literal(value, True)}))")
         else:
-            msg = f"form line {item!r} is neither name=value nor name@file; fix it"
-            raise RequestError(msg)
+            # A file next to the notebook is not in the export: its bytes go in the test.
+            path = form_file(name, value, base)
+            files.append(f"({py(name)}, ({py(path.name)}, {path.read_bytes()!r}))")
     return data, files
 
 
