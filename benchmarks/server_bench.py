@@ -489,27 +489,58 @@ def import_cost(runs: int) -> None:
     table(f"Import cost, median of {runs} fresh processes (target: <= 1.1x)", rows)
 
 
+SECTIONS = (
+    "throughput",
+    "responsiveness",
+    "busy",
+    "rerun",
+    "in-process",
+    "start-stop",
+    "shutdown",
+    "import",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer samples")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)})",
+    )
     args = parser.parse_args()
     quick = args.quick
+    only = set(args.only.split(","))
+    if only - set(SECTIONS):
+        parser.error(f"unknown sections {sorted(only - set(SECTIONS))}; choose from {SECTIONS}")
     print(f"# nbapi live-server benchmarks ({'quick' if quick else 'full'})")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {os.uname().release}")
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     with tempfile.TemporaryDirectory():
-        kernel = throughput(seconds=3 if quick else 6, rounds=1 if quick else 3)
-        try:
-            responsiveness(kernel, samples=40 if quick else 100, seconds=6 if quick else 12)
-            busy_kernel(kernel)
-            route_rerun(kernel, reruns=20 if quick else 100)
-        finally:
-            kernel.shutdown()
-    in_process(samples=300 if quick else 2000)
-    start_stop(cycles=10 if quick else 30)
-    kernel_shutdown(rounds=2 if quick else 5)
-    import_cost(runs=3 if quick else 7)
+        if only & {"throughput", "responsiveness", "busy", "rerun"}:
+            if "throughput" in only:
+                kernel = throughput(seconds=3 if quick else 6, rounds=1 if quick else 3)
+            else:
+                kernel = nbapi_kernel(free_port())
+            try:
+                if "responsiveness" in only:
+                    responsiveness(kernel, samples=40 if quick else 100, seconds=6 if quick else 12)
+                if "busy" in only:
+                    busy_kernel(kernel)
+                if "rerun" in only:
+                    route_rerun(kernel, reruns=20 if quick else 100)
+            finally:
+                kernel.shutdown()
+    if "in-process" in only:
+        in_process(samples=300 if quick else 2000)
+    if "start-stop" in only:
+        start_stop(cycles=10 if quick else 30)
+    if "shutdown" in only:
+        kernel_shutdown(rounds=2 if quick else 5)
+    if "import" in only:
+        import_cost(runs=3 if quick else 7)
 
 
 if __name__ == "__main__":

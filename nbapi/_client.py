@@ -7,9 +7,12 @@ the httpx response with a deterministic text view for notebooks.
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import json
 import re
 import shlex
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -19,7 +22,7 @@ from typing import Any
 import httpx
 
 from ._errors import UserError
-from ._runner import AppRunner, Receive, Scope, Send
+from ._runner import AppRunner, Message, Scope
 
 BASE_URL = "http://testserver"
 BODY_LIMIT = 20_000  # characters of body shown; the full body is on the response object
@@ -32,38 +35,157 @@ class RequestError(UserError):
 
 
 class InProcessTransport(httpx.BaseTransport):
-    """A sync httpx transport that calls the kernel's app on the runner's loop."""
+    """A sync httpx transport that calls the kernel's app on the runner's loop.
+
+    It speaks ASGI itself, as ``httpx.ASGITransport`` does, in one hand-off to
+    the loop: the whole body is sent, the whole response is collected, and
+    ``http.disconnect`` is only reported once the response is complete (so a
+    streaming response is not cut short). An exception the app raises after it
+    answered (Starlette sends the 500, then re-raises) is in the runner's log.
+    """
 
     def __init__(self, runner: AppRunner) -> None:
         self.runner = runner
 
-        async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["nbapi.source"] = "in-process"
-            await runner(scope, receive, send)
-
-        self._asgi = httpx.ASGITransport(app=tagged, raise_app_exceptions=False)
-
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()  # the ASGI transport reads the body asynchronously
+        status, headers, content = self.runner.run(self._exchange(request, request.read()))
+        # The raw bytes as a stream: reading the response decodes them (gzip, ...) once.
+        stream = httpx.ByteStream(content)
+        return httpx.Response(status, headers=headers, stream=stream, request=request)
 
-        async def call() -> httpx.Response:
-            response = await self._asgi.handle_async_request(request)
-            # The raw bytes: the new response decodes them (gzip, ...) itself, once.
-            content = b"".join([chunk async for chunk in response.aiter_raw()])
-            return httpx.Response(
-                response.status_code,
-                headers=response.headers,
-                content=content,
-                extensions=response.extensions,
-                request=request,
+    async def _exchange(
+        self, request: httpx.Request, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        url = request.url
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "headers": [(name.lower(), value) for name, value in request.headers.raw],
+            "scheme": url.scheme,
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query,
+            "server": (url.host, url.port),
+            "client": ("127.0.0.1", 123),
+            "root_path": "",
+            "nbapi.source": "in-process",
+        }
+        status = 500  # when the app raises before it answers
+        headers: list[tuple[bytes, bytes]] = []
+        parts: list[bytes] = []
+        request_sent = False
+        complete = asyncio.Event()
+
+        async def receive() -> Message:
+            nonlocal request_sent
+            if request_sent:
+                await complete.wait()
+                return {"type": "http.disconnect"}
+            request_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                if request.method != "HEAD":
+                    parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    complete.set()
+
+        try:
+            await self.runner(scope, receive, send)
+        except Exception:  # the client gets the 500; the runner logged the error
+            pass
+        finally:
+            complete.set()
+        return status, headers, b"".join(parts)
+
+
+class InProcessClient(httpx.Client):
+    """The httpx client for the kernel's app, as ``TestClient`` is for a plain app.
+
+    A plain request (a path; headers, a body, form fields or files; no per-call
+    auth, cookies, params or redirect options, and none set on the client) skips
+    httpx's general send pipeline, which costs more than the app itself: it is
+    built with the client's headers and cookies, sent, and the cookies the app
+    sets are kept, as httpx would. Anything else goes through httpx unchanged.
+    """
+
+    def __init__(self, runner: AppRunner) -> None:
+        self._in_process = InProcessTransport(runner)
+        super().__init__(transport=self._in_process, base_url=BASE_URL)
+
+    def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+        extensions: Any = None,
+    ) -> httpx.Response:
+        body = {"content": content, "data": data, "files": files, "json": json}
+        plain = (
+            isinstance(url, str)
+            and url.startswith("/")
+            and not url.startswith("//")
+            and params is None
+            and cookies is None
+            and extensions is None
+            and auth is httpx.USE_CLIENT_DEFAULT
+            and follow_redirects is httpx.USE_CLIENT_DEFAULT
+            and self.auth is None
+            and not self.follow_redirects
+            and not self.params
+            and not any(self.event_hooks.values())
+        )
+        if not plain:
+            return super().request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                auth=auth,
+                follow_redirects=follow_redirects,
+                timeout=timeout,
+                extensions=extensions,
+                **body,
             )
-
-        return self.runner.run(call())
+        merged = httpx.Headers(self.headers)
+        if headers is not None:
+            merged.update(headers)
+        request = httpx.Request(
+            method, f"{str(self.base_url).rstrip('/')}{url}", headers=merged, **body
+        )
+        if self.cookies:
+            self.cookies.set_cookie_header(request)
+        started = time.perf_counter()
+        response = self._in_process.handle_request(request)
+        response.read()
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        if "set-cookie" in response.headers:
+            self.cookies.extract_cookies(response)
+        if response.has_redirect_location:  # as httpx does when it does not follow
+            response.next_request = self._build_redirect_request(request, response)
+        return response
 
 
 def make_client(runner: AppRunner) -> httpx.Client:
     """An httpx client for the kernel's app, as ``TestClient`` is for a plain app."""
-    return httpx.Client(transport=InProcessTransport(runner), base_url=BASE_URL)
+    return InProcessClient(runner)
 
 
 # -- %http parsing ------------------------------------------------------------

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Cookie, FastAPI, Form, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.testclient import TestClient
 
 from nbapi._client import (
     HttpCall,
@@ -143,3 +147,100 @@ def test_request_errors_are_user_errors() -> None:
         RequestError, match=r"^the body is not valid JSON \(Expecting value at line 1\)"
     ):
         HttpCall("POST", "/", body="nope").request_kwargs()
+
+
+@pytest.fixture
+def reference_app() -> FastAPI:
+    """An app whose answers depend on cookies, redirects, streaming, forms and gzip."""
+    app = FastAPI()
+    app.add_middleware(GZipMiddleware, minimum_size=10)
+
+    @app.post("/login")
+    def login(response: Response) -> dict[str, bool]:
+        response.set_cookie("session", "abc")
+        return {"ok": True}
+
+    @app.get("/me")
+    def me(session: Annotated[str | None, Cookie()] = None) -> dict[str, str | None]:
+        return {"session": session}
+
+    @app.get("/old")
+    def old() -> RedirectResponse:
+        return RedirectResponse("/new", status_code=307)
+
+    @app.get("/stream")
+    async def stream(request: Request) -> StreamingResponse:
+        async def chunks():  # type: ignore[no-untyped-def]
+            for n in range(3):
+                if await request.is_disconnected():
+                    return
+                yield f"chunk {n}\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    @app.post("/form")
+    def form(name: Annotated[str, Form()], tags: Annotated[list[str], Form()]) -> dict[str, object]:
+        return {"name": name, "tags": tags}
+
+    @app.get("/big")
+    def big(n: int = 100) -> dict[str, str]:
+        return {"text": "x" * n}
+
+    @app.get("/headers")
+    def headers(request: Request) -> dict[str, str]:
+        return dict(request.headers)
+
+    return app
+
+
+REQUESTS = [
+    pytest.param([("POST", "/login", {}), ("GET", "/me", {})], id="cookie-kept"),
+    pytest.param([("GET", "/old", {})], id="redirect-not-followed"),
+    pytest.param([("GET", "/stream", {})], id="streaming-not-cut-short"),
+    pytest.param([("HEAD", "/big", {})], id="head-has-no-body"),
+    pytest.param(
+        [("POST", "/form", {"data": {"name": "Ann", "tags": ["a", "b"]}})], id="form-fields"
+    ),
+    pytest.param([("GET", "/big", {"params": {"n": 500}})], id="params-gzip"),
+]
+
+
+@pytest.mark.parametrize("calls", REQUESTS)
+def test_in_process_client_answers_like_test_client(
+    reference_app: FastAPI, calls: list[tuple[str, str, dict[str, object]]]
+) -> None:
+    app_runner = AppRunner(lambda: reference_app)
+    client = make_client(app_runner)
+    try:
+        with TestClient(reference_app, follow_redirects=False) as reference:
+            for method, url, kwargs in calls:
+                got = client.request(method, url, **kwargs)  # type: ignore[arg-type]
+                want = reference.request(method, url, **kwargs)  # type: ignore[arg-type]
+                assert (got.status_code, got.content) == (want.status_code, want.content)
+                skip = {"user-agent"}  # TestClient names itself
+                got_headers = {k: v for k, v in got.headers.items() if k not in skip}
+                want_headers = {k: v for k, v in want.headers.items() if k not in skip}
+                assert got_headers == want_headers
+                assert dict(client.cookies) == dict(reference.cookies)
+                assert got.elapsed.total_seconds() >= 0
+                assert (got.next_request and str(got.next_request.url)) == (
+                    want.next_request and str(want.next_request.url)
+                )
+    finally:
+        client.close()
+        app_runner.close()
+
+
+def test_in_process_client_sends_httpx_default_headers(reference_app: FastAPI) -> None:
+    app_runner = AppRunner(lambda: reference_app)
+    client = make_client(app_runner)
+    try:
+        sent = client.get("/headers", headers={"X-Token": "t"}).json()
+        fallback = client.get("/headers", headers={"X-Token": "t"}, params={"a": "1"}).json()
+    finally:
+        client.close()
+        app_runner.close()
+    assert sent == fallback  # the plain path and httpx's own path send the same request
+    assert sent["x-token"] == "t"
+    assert sent["user-agent"].startswith("python-httpx/")
+    assert sent["host"] == "testserver"

@@ -102,3 +102,42 @@ def test_close_stops_the_thread_every_time(cycles: int) -> None:
         runner.close()  # safe twice
         assert not runner.running
     assert threading.active_count() == before
+
+
+def test_run_returns_results_and_raises_errors_across_the_thread() -> None:
+    runner = AppRunner(lambda: None)
+    try:
+
+        async def where() -> str:
+            return threading.current_thread().name
+
+        async def fail() -> None:
+            raise ValueError("bad value")
+
+        assert runner.run(where()) == "nbapi-loop"
+        with pytest.raises(ValueError, match="bad value"):
+            runner.run(fail())
+    finally:
+        runner.close()
+
+
+def test_run_timeout_cancels_the_task() -> None:
+    import asyncio
+
+    runner = AppRunner(lambda: None)
+    cancelled = threading.Event()
+
+    async def hang() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    try:
+        with pytest.raises(TimeoutError, match="did not finish within 0.2 s"):
+            runner.run(hang(), timeout=0.2)
+        assert cancelled.wait(5)
+        assert runner.run(asyncio.sleep(0, "still serving")) == "still serving"
+    finally:
+        runner.close()
