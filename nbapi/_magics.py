@@ -211,7 +211,7 @@ class NbAPIMagics(Magics):
         owner = self.cell_id or f"def {name}"
         with user_errors():
             app = self.session.app
-            previous = self.session.registry.owned(app).get(owner)
+            previous = self.session.registry.entry(app, owner)
             _, warnings = self.session.registry.register(app, owner, spec, endpoint, keywords)
         moved = previous is not None and previous.spec.describe() != spec.describe()
         note = f" (moved from {previous.spec.describe()})" if moved and previous else ""

@@ -117,6 +117,11 @@ def route_rows(
     return rows
 
 
+def _holds(routes: list[BaseRoute], route: BaseRoute) -> bool:
+    """``route in routes`` by identity (Starlette's ``Route.__eq__`` compares fields: slow)."""
+    return any(candidate is route for candidate in routes)
+
+
 def _declared_path_params(dependant: Dependant) -> set[str]:
     names = {param.alias or param.name for param in dependant.path_params}
     for sub in dependant.dependencies:
@@ -139,6 +144,13 @@ class Registry:
             if entry.app() is app and id(entry.route) in present
         }
 
+    def entry(self, app: FastAPI, owner: str) -> OwnedRoute | None:
+        """``owner``'s route on ``app``, if it registered one that is still there."""
+        entry = self._owned.get(owner)
+        if entry is None or entry.app() is not app or not _holds(app.router.routes, entry.route):
+            return None
+        return entry
+
     def owner_of(self, route: BaseRoute) -> str | None:
         for owner, entry in self._owned.items():
             if entry.route is route:
@@ -160,12 +172,8 @@ class Registry:
         check_keyword_names(spec, keywords)
         routes = app.router.routes
         before = list(routes)
-        previous = self._owned.get(owner)
-        old_route = (
-            previous.route
-            if previous is not None and previous.app() is app and previous.route in before
-            else None
-        )
+        previous = self.entry(app, owner)
+        old_route = previous.route if previous is not None else None
         annotations = dict(getattr(endpoint, "__annotations__", {}))
         try:
             apply_converters(endpoint, spec)
@@ -182,8 +190,7 @@ class Registry:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             msg = f"FastAPI refused {spec.describe()}: {type(exc).__name__}: {message}"
             raise RouteError(msg) from exc
-        known = {id(route) for route in before}
-        added = [route for route in routes if id(route) not in known]
+        added = routes[len(before) :]  # FastAPI appends the route it builds
         if len(added) != 1:  # pragma: no cover - FastAPI adds exactly one route per decorator
             routes[:] = before
             msg = f"FastAPI added {len(added)} routes for {spec.describe()}, expected one"
@@ -202,7 +209,7 @@ class Registry:
     def remove(self, app: FastAPI, owner: str) -> bool:
         """Remove ``owner``'s route from ``app``; False when it had none there."""
         entry = self._owned.pop(owner, None)
-        if entry is None or entry.app() is not app or entry.route not in app.router.routes:
+        if entry is None or entry.app() is not app or not _holds(app.router.routes, entry.route):
             return False
         app.router.routes[:] = [r for r in app.router.routes if r is not entry.route]
         app.openapi_schema = None
@@ -217,13 +224,17 @@ class Registry:
         name = f"{endpoint.__name__}()"
         wanted = {"WS"} if spec.websocket else set(spec.methods)
         for earlier in routes[:index]:
+            # Cheapest test first, as re-running a cell with 1000 routes registered must
+            # stay cheap: a route's regex can only match a path that starts with the
+            # route's literal part (its path up to the first parameter).
+            path_format = getattr(earlier, "path_format", None)
+            if path_format is None or not spec.path.startswith(path_format.partition("{")[0]):
+                continue
             if spec.websocket != isinstance(earlier, WebSocketRoute):
                 continue
             if not isinstance(earlier, (Route, WebSocketRoute)):
                 continue
-            # The path test first, as a bare regex match (what Route.matches does before
-            # it looks at methods): most earlier routes fail it, and re-running a cell
-            # with 1000 routes registered must stay cheap.
+            # Then a bare regex match (what Route.matches does before it looks at methods).
             same = earlier.path_format == spec.path or earlier.path == spec.path
             if not same and not earlier.path_regex.match(spec.path):
                 continue

@@ -126,6 +126,9 @@ def test_websocket_keywords_are_checked_against_websocket() -> None:
         ("GET /users/me", "GET /users/{user_id}", None),  # fixed path first: fine
         ("GET,POST /a", "POST /a", "POST /a by second_handler() is unreachable"),
         ("GET /files/{p:path}", "GET /files/readme", "is shadowed by /files/{p:path}"),
+        ("GET /{p:path}", "GET /users/me", "is shadowed by /{p:path}"),  # nothing literal
+        ("GET /user{user_id}", "GET /users/me", None),  # a literal prefix, no full match
+        ("GET /users/{user_id}", "GET /user/me", None),  # a different literal part
     ],
 )
 def test_conflict_warnings(first: str, second: str, expected: str | None) -> None:
