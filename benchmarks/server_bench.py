@@ -301,10 +301,9 @@ def busy_kernel(kernel: Kernel) -> None:
     table("A request while a cell is busy (target: <= 50 ms)", rows)
 
 
-def route_rerun(kernel: Kernel, reruns: int) -> None:
-    rows: list[tuple[str, ...]] = [("routes registered", "%%route re-run p50", "per route")]
-    for count in (10, 100, 1000):
-        code = f"""
+def _rerun_code(count: int, reruns: int) -> str:
+    """A cell that registers ``count - 1`` routes, then times re-running one %%route cell."""
+    return f"""
 import time as _t, statistics as _s
 from fastapi import FastAPI
 from nbapi._session import current_session as _cs
@@ -325,12 +324,38 @@ for _ in range({reruns}):
 _rerun_p50 = _s.median(_times)
 assert len(app.router.routes) == {count} + 4, len(app.router.routes)
 """
-        kernel.execute(code)
+
+
+def _plain_shell_rerun(count: int, reruns: int) -> float:
+    """The same cell in a plain IPython shell in a fresh process: no ipykernel display."""
+    script = (
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "ip = start_ipython()\n"
+        "ip.run_line_magic('load_ext', 'nbapi')\n"
+        "ip.run_line_magic('config', 'NbAPI.autostart = False')\n"
+        f"ip.run_cell({_rerun_code(count, reruns)!r}).raise_error()\n"
+        "print('RESULT', ip.user_ns['_rerun_p50'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    return float(out.stdout.rsplit("RESULT", 1)[1])
+
+
+def route_rerun(kernel: Kernel, reruns: int) -> None:
+    rows: list[tuple[str, ...]] = [
+        ("routes registered", "kernel p50", "per route", "plain IPython shell p50")
+    ]
+    for count in (10, 100, 1000):
+        kernel.execute(_rerun_code(count, reruns))
         p50 = float(kernel.value("_rerun_p50"))
-        rows.append((str(count), ms(p50), f"{p50 / count * 1e6:.2f} us"))
+        plain = _plain_shell_rerun(count, reruns)
+        rows.append((str(count), ms(p50), f"{p50 / count * 1e6:.2f} us", ms(plain)))
     table(
-        "%%route re-run cost, in a real kernel (target: <= 2 ms at 1000 routes, "
-        "growing no faster than linearly)",
+        "%%route re-run cost (target: <= 2 ms at 1000 routes, growing no faster than "
+        "linearly). In the kernel the route line is a display, and ipykernel flushes "
+        "stdout and stderr through its IO thread before every display; the plain shell "
+        "prints it",
         rows,
     )
 
