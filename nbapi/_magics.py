@@ -13,7 +13,7 @@ import importlib
 import shlex
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +51,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "try": ("nbapi._widgets", "try_command"),
     "export": ("nbapi._export", "export_command"),
 }
+
+# How long the kernel's threads come before a loaded live server's requests when an
+# execution starts (its first moments; a long cell then shares the GIL as before) and
+# when it ends (publishing the result and replying). See AppRunner.prioritize_kernel.
+KERNEL_FIRST_AT_START = 0.030
+KERNEL_FIRST_AT_END = 0.010
 
 
 @contextmanager
@@ -99,6 +105,15 @@ class NbAPIMagics(Magics):
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
 
     # -- events -------------------------------------------------------------
+    def pre_execute(self) -> None:
+        # The start of every execution, silent ones too: the kernel's threads get
+        # the GIL before a loaded server's requests (AppRunner.prioritize_kernel).
+        self.session.runner.prioritize_kernel(KERNEL_FIRST_AT_START)
+
+    def post_execute(self) -> None:
+        # ... and again while the kernel publishes the result and replies.
+        self.session.runner.prioritize_kernel(KERNEL_FIRST_AT_END)
+
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self.cell_id = getattr(info, "cell_id", None)
         app = self.session.current_app()
@@ -424,6 +439,15 @@ class RoutesView:
 _loaded: dict[int, tuple[NbAPIMagics, NbAPI]] = {}
 
 
+def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
+    return [
+        ("pre_execute", magics.pre_execute),
+        ("pre_run_cell", magics.pre_run_cell),
+        ("post_execute", magics.post_execute),
+        ("post_run_cell", magics.post_run_cell),
+    ]
+
+
 def load(shell: Any) -> None:
     if id(shell) in _loaded:
         return
@@ -432,8 +456,8 @@ def load(shell: Any) -> None:
     magics = NbAPIMagics(shell, session)
     shell.register_magics(magics)
     shell.configurables.append(config)
-    shell.events.register("pre_run_cell", magics.pre_run_cell)
-    shell.events.register("post_run_cell", magics.post_run_cell)
+    for event, callback in _events(magics):
+        shell.events.register(event, callback)
     session.file_label = magics.file_label
     session.runner.listeners.append(magics.on_request)
     atexit.register(session.close)
@@ -446,10 +470,7 @@ def unload(shell: Any) -> None:
     if entry is None:
         return
     magics, config = entry
-    for event, callback in (
-        ("pre_run_cell", magics.pre_run_cell),
-        ("post_run_cell", magics.post_run_cell),
-    ):
+    for event, callback in _events(magics):
         if callback in shell.events.callbacks[event]:
             shell.events.unregister(event, callback)
     for kind in ("line", "cell"):

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 T = TypeVar("T")
 
 LOG_SIZE = 200
+# While the kernel runs a cell, each request from the live server first pauses the
+# loop thread this long (see AppRunner.prioritize_kernel).
+KERNEL_FIRST_PAUSE = 0.001
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class AppRunner:
         self.errors = 0
         self.lifespan_errors: list[str] = []
         self.listeners: list[Callable[[LogEntry], None]] = []
+        self._kernel_first_until = 0.0
 
     # -- the loop thread -------------------------------------------------
     @property
@@ -217,8 +222,32 @@ class AppRunner:
         if app is not None and app is not self.active_app:
             self.run(self.activate(app), timeout=30)
 
+    # -- the kernel first -------------------------------------------------
+    def prioritize_kernel(self, seconds: float) -> None:
+        """Let the kernel's own threads run first for the next ``seconds``.
+
+        The server's thread and the kernel's threads share the GIL, and CPython
+        hands it over only when the holder blocks or after the 5 ms switch
+        interval. A server under full load therefore holds it almost always, and
+        each step of a cell's round trip (receive, execute, publish, reply)
+        waits up to 5 ms for it. Meanwhile, each server request first sleeps
+        ``KERNEL_FIRST_PAUSE``, which releases the GIL to whoever waits for it.
+        The magics call this when a cell starts (for its first moments: a long
+        cell then shares the GIL as before) and when it ends (for the reply).
+        Requests sent from the kernel itself (``%http``) never pause.
+        """
+        self._kernel_first_until = time.monotonic() + seconds
+
+    @property
+    def kernel_first(self) -> bool:
+        """Whether live-server requests wait for the kernel right now."""
+        return time.monotonic() < self._kernel_first_until
+
     # -- dispatch ---------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        source = scope.get("nbapi.source", "server")
+        if source == "server" and self.kernel_first:
+            time.sleep(KERNEL_FIRST_PAUSE)  # blocks the loop on purpose: see above
         if scope["type"] == "lifespan":
             # Servers are run with lifespan off; the runner owns the app's lifespan.
             message = await receive()
@@ -238,7 +267,7 @@ class AppRunner:
         lifespan = self._lifespan
         if lifespan is not None and lifespan.failed:
             # As a server would refuse to start: say why instead of half-running the app.
-            self._record(scope, scope.get("nbapi.source", "server"), 503, None)
+            self._record(scope, source, 503, None)
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1011})
             else:
@@ -261,7 +290,6 @@ class AppRunner:
                 status.append(message.get("code", 1000))
             await send(message)
 
-        source = scope.get("nbapi.source", "server")
         try:
             await app(scope, receive, watch)
         except Exception as exc:

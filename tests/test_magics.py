@@ -6,6 +6,7 @@ import json
 import re
 import textwrap
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -57,9 +58,28 @@ def test_load_twice_unload_and_reload(shell: Any) -> None:
     assert "http" not in shell.magics_manager.magics["line"]
     assert not any(type(c).__name__ == "NbAPI" for c in shell.configurables)
     assert not [t for t in threading.enumerate() if t.name.startswith("nbapi")]
+    assert not [
+        callback
+        for callbacks in shell.events.callbacks.values()
+        for callback in callbacks
+        if type(getattr(callback, "__self__", None)).__name__ == "NbAPIMagics"
+    ]
     shell.run_line_magic("load_ext", "nbapi")
     shell.run_line_magic("reload_ext", "nbapi")
     assert http(shell, "GET /ping").json() == "pong"  # the app lives in the namespace
+
+
+def test_the_kernel_comes_first_while_a_cell_runs(shell: Any) -> None:
+    from nbapi._magics import KERNEL_FIRST_AT_END
+    from nbapi._session import current_session
+
+    runner = current_session().runner
+    shell.run_cell(
+        "import nbapi._session\nduring = nbapi._session.current_session().runner.kernel_first"
+    )
+    assert shell.user_ns["during"] is True
+    time.sleep(KERNEL_FIRST_AT_END + 0.05)  # the window after the cell has passed
+    assert runner.kernel_first is False
 
 
 def test_app_is_created_once_and_announced(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,9 +135,50 @@ def test_run_timeout_cancels_the_task() -> None:
             raise
 
     try:
-        with pytest.raises(TimeoutError, match="did not finish within 0.2 s"):
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.2 s"):
             runner.run(hang(), timeout=0.2)
         assert cancelled.wait(5)
         assert runner.run(asyncio.sleep(0, "still serving")) == "still serving"
     finally:
+        runner.close()
+
+
+def test_requests_are_answered_while_the_kernel_comes_first() -> None:
+    import time
+
+    import httpx
+
+    from nbapi._runner import KERNEL_FIRST_PAUSE
+
+    app = FastAPI()
+
+    @app.get("/hi")
+    async def hi() -> str:
+        return "hi"
+
+    runner = AppRunner(lambda: app)
+    client = make_client(runner)
+    try:
+        runner.prioritize_kernel(60)
+        assert runner.kernel_first
+        assert client.get("/hi").json() == "hi"  # in-process: never paused
+
+        async def from_the_server() -> str:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=runner), base_url="http://t"
+            ) as outside:
+                started = time.monotonic()
+                answer = (await outside.get("/hi")).json()
+                assert time.monotonic() - started >= KERNEL_FIRST_PAUSE  # it waited first
+                return str(answer)
+
+        assert runner.run(from_the_server()) == "hi"
+        runner.prioritize_kernel(0)
+        assert not runner.kernel_first
+        assert [entry.line() for entry in runner.log] == [
+            "200 GET /hi (in-process)",
+            "200 GET /hi (server)",
+        ]
+    finally:
+        client.close()
         runner.close()
