@@ -112,19 +112,33 @@ def wrk(url: str, seconds: int, limit: int) -> dict[str, float]:
     p99 = _seconds(re.search(r"\s99%\s+(\S+)", text)[1])  # type: ignore[index]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     failed = int(errors[1]) if errors else 0
+    requests = int(re.search(r"(\d+) requests in", text)[1])  # type: ignore[index]
     socket_errors = re.search(r"Socket errors: (.*)", text)
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": failed, "socket": bool(socket_errors)}
+    return {
+        "rps": rps,
+        "requests": requests,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": failed,
+        "socket": bool(socket_errors),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a whole process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- processes -------------------------------------------------------------------------------
 @contextmanager
-def standalone_uvicorn(port: int) -> Iterator[None]:
+def standalone_uvicorn(port: int) -> Iterator[subprocess.Popen[bytes]]:
     command = [sys.executable, "-m", "uvicorn", "benchmarks.bench_app:app", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, cwd=ROOT)
     try:
         wait_listening(port)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -196,37 +210,60 @@ def snippet_kernel(port: int) -> Kernel:
 def throughput(seconds: int, rounds: int) -> Kernel:
     standalone_port, kernel_port = free_port(), free_port()
     kernel = nbapi_kernel(kernel_port)
+    kernel_pid = int(kernel.manager.provisioner.pid)  # type: ignore[union-attr]
     limit = 200_000
     rows: list[tuple[str, ...]] = [
-        ("handler", "standalone req/s", "nbapi req/s", "ratio", "p50 sa / nbapi", "p99 sa / nbapi")
+        (
+            "handler",
+            "standalone req/s",
+            "nbapi req/s",
+            "ratio (range)",
+            "CPU per request sa / nbapi",
+            "p50 sa / nbapi",
+            "p99 sa / nbapi",
+        )
     ]
-    with standalone_uvicorn(standalone_port):
+
+    def measure(url: str, pid: int) -> dict[str, float]:
+        before = cpu_seconds(pid)
+        result = wrk(url, seconds, limit)
+        result["cpu"] = (cpu_seconds(pid) - before) / max(result["requests"], 1)
+        return result
+
+    with standalone_uvicorn(standalone_port) as standalone:
         for kind in ("sync", "async"):
             sa: list[dict[str, float]] = []
             nb: list[dict[str, float]] = []
-            for _ in range(rounds):  # interleaved, so machine noise hits both alike
-                sa.append(wrk(f"http://127.0.0.1:{standalone_port}/{kind}/1", seconds, limit))
-                nb.append(wrk(f"http://127.0.0.1:{kernel_port}/{kind}/1", seconds, limit))
-            s_rps = statistics.median(r["rps"] for r in sa)
-            n_rps = statistics.median(r["rps"] for r in nb)
+            for n in range(rounds):
+                # Paired and interleaved (ABBA), so machine noise and drift hit both alike.
+                runs = [
+                    (sa, f"http://127.0.0.1:{standalone_port}/{kind}/1", standalone.pid),
+                    (nb, f"http://127.0.0.1:{kernel_port}/{kind}/1", kernel_pid),
+                ]
+                for out, url, pid in runs if n % 2 == 0 else runs[::-1]:
+                    out.append(measure(url, pid))
+            ratios = sorted(b["rps"] / a["rps"] for a, b in zip(sa, nb, strict=True))
+            med = statistics.median
+
             rows.append(
                 (
                     kind,
-                    f"{s_rps:.0f}",
-                    f"{n_rps:.0f}",
-                    f"{n_rps / s_rps:.2f}x",
-                    f"{ms(statistics.median(r['p50'] for r in sa))} / "
-                    f"{ms(statistics.median(r['p50'] for r in nb))}",
-                    f"{ms(statistics.median(r['p99'] for r in sa))} / "
-                    f"{ms(statistics.median(r['p99'] for r in nb))}",
+                    f"{med(r['rps'] for r in sa):.0f}",
+                    f"{med(r['rps'] for r in nb):.0f}",
+                    f"{med(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})",
+                    f"{med(r['cpu'] for r in sa) * 1e6:.0f} / "
+                    f"{med(r['cpu'] for r in nb) * 1e6:.0f} us",
+                    f"{ms(med(r['p50'] for r in sa))} / {ms(med(r['p50'] for r in nb))}",
+                    f"{ms(med(r['p99'] for r in sa))} / {ms(med(r['p99'] for r in nb))}",
                 )
             )
             bad = sum(r["non2xx"] for r in sa + nb)
             if bad:
                 print(f"  note: {bad} non-2xx responses in the {kind} runs")
     table(
-        f"Throughput, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{seconds}s, median of {rounds} "
-        "interleaved rounds (target: nbapi >= 0.95x standalone)",
+        f"Throughput, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{seconds}s, {rounds} paired "
+        "rounds; ratio = median of the per-round nbapi / standalone ratios "
+        "(target: nbapi >= 0.95x standalone)",
         rows,
     )
     return kernel
@@ -559,7 +596,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory():
         if only & {"throughput", "responsiveness", "busy", "rerun"}:
             if "throughput" in only:
-                kernel = throughput(seconds=3 if quick else 6, rounds=1 if quick else 3)
+                kernel = throughput(seconds=3 if quick else 5, rounds=2 if quick else 6)
             else:
                 kernel = nbapi_kernel(free_port())
             try:

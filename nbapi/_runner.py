@@ -226,12 +226,13 @@ class AppRunner:
     def prioritize_kernel(self, seconds: float) -> None:
         """Let the kernel's own threads run first for the next ``seconds``.
 
-        The server's thread and the kernel's threads share the GIL, and CPython
-        hands it over only when the holder blocks or after the 5 ms switch
-        interval. A server under full load therefore holds it almost always, and
-        each step of a cell's round trip (receive, execute, publish, reply)
-        waits up to 5 ms for it. Meanwhile, each server request first sleeps
-        ``KERNEL_FIRST_PAUSE``, which releases the GIL to whoever waits for it.
+        The server's thread and the kernel's threads share the GIL. A server
+        under full load releases it only for short system calls and takes it
+        back before a waiting thread wakes up, so the waiter usually gets it
+        only when CPython forces a switch after the 5 ms switch interval: each
+        step of a cell's round trip (receive, execute, publish, reply) waits up
+        to 5 ms. Meanwhile, each server request first sleeps
+        ``KERNEL_FIRST_PAUSE``, long enough for a waiting thread to take the GIL.
         The magics call this when a cell starts (for its first moments: a long
         cell then shares the GIL as before) and when it ends (for the reply).
         Requests sent from the kernel itself (``%http``) never pause.
@@ -245,14 +246,14 @@ class AppRunner:
 
     # -- dispatch ---------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        source = scope.get("nbapi.source", "server")
-        if source == "server" and self.kernel_first:
-            time.sleep(KERNEL_FIRST_PAUSE)  # blocks the loop on purpose: see above
         if scope["type"] == "lifespan":
             # Servers are run with lifespan off; the runner owns the app's lifespan.
             message = await receive()
             await send({"type": f"{message['type']}.complete"})
             return
+        source = scope.get("nbapi.source", "server")
+        if source == "server" and self.kernel_first:
+            time.sleep(KERNEL_FIRST_PAUSE)  # blocks the loop on purpose: see above
         app = self._current_app()
         if app is None:
             if scope["type"] == "websocket":
