@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
+import operator
 import typing
 import weakref
 from collections.abc import Callable
@@ -117,9 +119,20 @@ def route_rows(
     return rows
 
 
+def _index(routes: list[BaseRoute], route: BaseRoute) -> int | None:
+    """``routes.index(route)`` by identity, or None.
+
+    ``list.index`` and ``in`` call Starlette's ``Route.__eq__``, which compares
+    fields; ``map(operator.is_, ...)`` compares identities at C speed, which keeps
+    re-running a cell cheap with 1000 routes registered.
+    """
+    matches = map(operator.is_, routes, itertools.repeat(route))
+    return next(itertools.compress(itertools.count(), matches), None)
+
+
 def _holds(routes: list[BaseRoute], route: BaseRoute) -> bool:
-    """``route in routes`` by identity (Starlette's ``Route.__eq__`` compares fields: slow)."""
-    return any(candidate is route for candidate in routes)
+    """``route in routes`` by identity (see ``_index``)."""
+    return any(map(operator.is_, routes, itertools.repeat(route)))
 
 
 def _declared_path_params(dependant: Dependant) -> set[str]:
@@ -197,7 +210,8 @@ class Registry:
             raise RouteError(msg)
         new_route = added[0]
         if old_route is not None:
-            index = next(i for i, route in enumerate(before) if route is old_route)
+            index = _index(before, old_route)
+            assert index is not None  # entry() found it there
             rebuilt = list(before)
             rebuilt[index] = new_route
             # One slice assignment: a server thread iterating the routes sees old or new.
@@ -220,7 +234,9 @@ class Registry:
     ) -> list[str]:
         warnings: list[str] = []
         routes = app.router.routes
-        index = next(i for i, r in enumerate(routes) if r is new_route)
+        index = _index(routes, new_route)
+        if index is None:  # another thread removed it already: nothing to warn about
+            return []
         name = f"{endpoint.__name__}()"
         wanted = {"WS"} if spec.websocket else set(spec.methods)
         for earlier in routes[:index]:
