@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import contextlib
 import html
 import importlib
 import shlex
@@ -232,9 +233,7 @@ class NbAPIMagics(Magics):
         note = f" (moved from {previous.spec.describe()})" if moved and previous else ""
         if previous is not None and not moved:
             note = " (replaced)"
-        self._show_route(owner, f"{spec.describe()} -> {name}(){note}")
-        for warning in warnings:
-            print(f"nbapi warning: {warning}", file=sys.stderr)
+        self._show_route(owner, f"{spec.describe()} -> {name}(){note}", warnings)
         if self.session.server is None and self.session.config.autostart:
             from ._server import autostart
 
@@ -243,16 +242,70 @@ class NbAPIMagics(Magics):
                 display(started)
 
     # -- handler errors shown in the %%route cell that owns the route ----------
-    def _show_route(self, owner: str, text: str) -> None:
-        """Print the route line; in a kernel, as a display updated when its handler fails."""
+    def _show_route(self, owner: str, text: str, warnings: list[str]) -> None:
+        """Show the route line, then its warnings on stderr.
+
+        In a kernel the line is a display that is updated when the route's handler fails.
+        """
+        lines = [f"nbapi warning: {warning}" for warning in warnings]
         publisher = getattr(self.shell, "display_pub", None)
         if publisher is None or not hasattr(publisher, "set_thread_parent"):
             print(text)
+            for line in lines:
+                print(line, file=sys.stderr)
             return
         display_id = f"nbapi-route-{uuid.uuid4().hex}"
-        # The update is sent from the loop thread with this cell's request as its parent.
-        self.route_displays[owner] = (display_id, text, dict(publisher.parent_header))
-        display({"text/plain": text}, raw=True, display_id=display_id)
+        # Updates are sent later, from the loop thread, with this cell's request as parent.
+        parent = dict(publisher.parent_header)
+        self.route_displays[owner] = (display_id, text, parent)
+        self._show_in_cell(parent, {"text/plain": text}, display_id, update=False, stderr=lines)
+
+    def _show_in_cell(
+        self,
+        parent: dict[str, Any],
+        data: dict[str, str],
+        display_id: str,
+        *,
+        update: bool,
+        stderr: Sequence[str] = (),
+    ) -> None:
+        """Publish a display (then ``stderr`` lines) in the output of the cell ``parent`` ran.
+
+        In ipykernel this runs in its IOPub thread. ipykernel flushes stdout and
+        stderr before every display, and from any other thread it waits for the
+        IOPub thread to do so: two thread round trips, about 1 ms on every %%route
+        cell. Run in that thread, the flush is direct and nobody waits; the order
+        of outputs is kept, because that thread sends in the order it was asked.
+        """
+        publisher = self.shell.display_pub
+        stream: Any = sys.stderr  # ipykernel's OutStream routes by parent, as displays do
+
+        def publish() -> None:
+            token = publisher.set_thread_parent(parent)
+            stream_token = (
+                stream.set_thread_parent(parent) if hasattr(stream, "set_thread_parent") else None
+            )
+            try:
+                transient = {"display_id": display_id}
+                publisher.publish(data, metadata={}, transient=transient, update=update)
+                for line in stderr:
+                    print(line, file=stream)
+            finally:
+                publisher.reset_thread_parent(token)
+                if stream_token is not None:
+                    stream.reset_thread_parent(stream_token)
+
+        iopub = getattr(getattr(self.shell, "kernel", None), "iopub_thread", None)
+        schedule = getattr(iopub, "schedule", None)
+        if schedule is None:
+            publish()
+            return
+
+        def in_iopub_thread() -> None:
+            with contextlib.suppress(Exception):  # an error here must not stop kernel output
+                publish()
+
+        schedule(in_iopub_thread)
 
     def _route_owner(self, entry: LogEntry) -> str | None:
         app = self.session.current_app()
@@ -287,12 +340,7 @@ class NbAPIMagics(Magics):
             "text/html": f'<pre>{html.escape(text)}\n<span style="color:#c00">'
             f"{html.escape(route_error_text(entry))}\n{html.escape(trace)}</span></pre>",
         }
-        publisher = self.shell.display_pub
-        token = publisher.set_thread_parent(parent)
-        try:
-            publisher.publish(data, metadata={}, transient={"display_id": display_id}, update=True)
-        finally:
-            publisher.reset_thread_parent(token)
+        self._show_in_cell(parent, data, display_id, update=True)
 
     def file_label(self, filename: str) -> str | None:
         """ "Cell In[3]" for a notebook cell's file, else None."""

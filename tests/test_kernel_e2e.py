@@ -23,6 +23,7 @@ class Outputs:
     stderr: str = ""
     results: list[str] = field(default_factory=list)  # text/plain of execute_result/display_data
     error: dict[str, Any] | None = None
+    order: list[str] = field(default_factory=list)  # "display_data", "stream:stderr", ...
 
 
 def execute(client: Any, code: str, cell_id: str | None = None, timeout: float = 30) -> Outputs:
@@ -45,6 +46,8 @@ def execute(client: Any, code: str, cell_id: str | None = None, timeout: float =
         if reply["parent_header"].get("msg_id") != msg_id:
             continue
         kind, data = reply["msg_type"], reply["content"]
+        if kind != "status":
+            outputs.order.append(f"stream:{data['name']}" if kind == "stream" else kind)
         if kind == "stream":
             if data["name"] == "stdout":
                 outputs.stdout += data["text"]
@@ -115,3 +118,22 @@ def test_notebook_session_in_a_real_kernel(kernel: tuple[KernelManager, Any]) ->
     # The value of %http is usable in assertions.
     check = execute(client, "r = %http GET /items/9\nassert r.status_code == 200\nprint(r.json())")
     assert check.stdout == "{'v': 2}\n"
+
+
+def test_route_line_comes_before_its_warnings(kernel: tuple[KernelManager, Any]) -> None:
+    _, client = kernel
+    execute(client, "%load_ext nbapi\n%config NbAPI.autostart = False")
+    first = "%%route GET /users/{user_id}\ndef read_user(user_id: str):\n    return user_id"
+    assert execute(client, first, cell_id="users").status == "ok"
+    second = "%%route GET /users/me\nprint('defining me')\ndef read_me():\n    return 'me'"
+    out = execute(client, second, cell_id="me")
+    assert out.status == "ok"
+    assert out.stdout == "defining me\n"
+    assert out.results == ["GET /users/me -> read_me()"]
+    assert out.stderr.startswith("nbapi warning: GET /users/me by read_me() is shadowed by")
+    # The cell's own output first, then the route line, then its warning: as written.
+    assert [kind for kind in out.order if kind != "execute_input"] == [
+        "stream:stdout",
+        "display_data",
+        "stream:stderr",
+    ]
