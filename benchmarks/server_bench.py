@@ -54,6 +54,27 @@ def port_free(port: int) -> bool:
     return True
 
 
+@contextmanager
+def port_freed(port: int, begin: float, timeout: float) -> Iterator[list[float]]:
+    """Watch ``port`` from another thread; on exit the list holds the seconds from
+    ``begin`` until it could be bound (empty if it never could within ``timeout``)."""
+    freed: list[float] = []
+
+    def watch() -> None:
+        while time.perf_counter() < begin + timeout:
+            if port_free(port):
+                freed.append(time.perf_counter() - begin)
+                return
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield freed
+    finally:
+        watcher.join()
+
+
 def wait_listening(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -512,22 +533,10 @@ def start_stop(cycles: int) -> None:
                 first_start = elapsed  # includes importing uvicorn
             else:
                 starts.append(elapsed)
-            freed: list[float] = []
             start = time.perf_counter()
-
-            def watch(begin: float = start, out: list[float] = freed) -> None:
-                deadline = begin + 10
-                while time.perf_counter() < deadline:
-                    if port_free(port):
-                        out.append(time.perf_counter() - begin)
-                        return
-                    time.sleep(0.001)
-
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            stop_command(session, [])
-            stops_return.append(time.perf_counter() - start)
-            watcher.join()
+            with port_freed(port, start, timeout=10) as freed:
+                stop_command(session, [])
+                stops_return.append(time.perf_counter() - start)
             stops_free.append(freed[0] if freed else float("nan"))
     finally:
         session.close()
@@ -548,20 +557,8 @@ def kernel_shutdown(rounds: int) -> None:
     for _ in range(rounds):
         port = free_port()
         kernel = nbapi_kernel(port)
-        start = time.perf_counter()
-        freed: list[float] = []
-
-        def watch(begin: float = start, out: list[float] = freed, p: int = port) -> None:
-            while time.perf_counter() < begin + 30:
-                if port_free(p):
-                    out.append(time.perf_counter() - begin)
-                    return
-                time.sleep(0.002)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        kernel.shutdown()
-        watcher.join()
+        with port_freed(port, time.perf_counter(), timeout=30) as freed:
+            kernel.shutdown()
         times.append(freed[0] if freed else float("nan"))
     rows: list[tuple[str, ...]] = [("rounds", "p50", "max", "target")]
     rows.append((str(rounds), ms(statistics.median(times)), ms(max(times)), "1 s"))

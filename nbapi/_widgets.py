@@ -428,6 +428,20 @@ class FieldInput:
             widget.value = str(value if value is not None else "")
 
 
+def mark_field(
+    box: widgets.Box, message: widgets.HTML, errors: Sequence[str], warnings: Sequence[str]
+) -> None:
+    """Outline a field red (errors) or amber (warnings) and list why under it."""
+    for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
+        if on:
+            box.add_class(css)
+        else:
+            box.remove_class(css)
+    lines = [f'<div class="nbapi-error-text">{escape(e)}</div>' for e in errors]
+    lines += [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
+    message.value = f'<div data-nbapi="field-message">{"".join(lines)}</div>'
+
+
 class FieldRow:
     """Label, input and message line of one field; the row carries the marks."""
 
@@ -457,14 +471,7 @@ class FieldRow:
 
     def mark(self, errors: Sequence[str], warnings: Sequence[str]) -> None:
         self.invalid = bool(errors)
-        for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
-            if on:
-                self.box.add_class(css)
-            else:
-                self.box.remove_class(css)
-        lines = [f'<div class="nbapi-error-text">{escape(e)}</div>' for e in errors]
-        lines += [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
-        self.message.value = f'<div data-nbapi="field-message">{"".join(lines)}</div>'
+        mark_field(self.box, self.message, errors, warnings)
 
 
 class RequestBuilder(_Live, widgets.VBox):
@@ -908,14 +915,7 @@ class RequestBuilder(_Live, widgets.VBox):
             self._mark_body(self._errors.get("body", ()), warned.get("body", ()))
 
     def _mark_body(self, errors: Sequence[str], warnings: Sequence[str]) -> None:
-        for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
-            if on:
-                self.body_box.add_class(css)
-            else:
-                self.body_box.remove_class(css)
-        lines = [f'<div class="nbapi-error-text">{escape(e)}</div>' for e in errors]
-        lines += [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
-        self.body_message.value = f'<div data-nbapi="field-message">{"".join(lines)}</div>'
+        mark_field(self.body_box, self.body_message, errors, warnings)
 
     def _clear_marks(self) -> None:
         self.mark_errors({})
