@@ -86,7 +86,7 @@ def wait_listening(port: int, timeout: float = 30) -> None:
 
 
 def raw_get(port: int, path: str) -> bytes:
-    """One HTTP/1.1 GET over a plain socket (an httpx.Client costs ~30 ms to create)."""
+    """One HTTP/1.1 GET over a plain socket (an httpx2.Client costs ~30 ms to create)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         conn.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
         return conn.recv(65536)
@@ -342,11 +342,11 @@ def responsiveness(kernel: Kernel, samples: int, seconds: int) -> None:
 
 
 def busy_kernel(kernel: Kernel) -> None:
-    import httpx
+    import httpx2
 
     port = int(kernel.value(SERVED_PORT))
     rows: list[tuple[str, ...]] = [("the cell runs", "requests", "p50", "max")]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as client:
         client.get("/async/1")
         idle = []
         for _ in range(20):
@@ -445,7 +445,7 @@ def route_rerun(kernel: Kernel, reruns: int) -> None:
 
 
 def in_process(samples: int, rounds: int = 5) -> None:
-    import httpx
+    import httpx2
     from fastapi.testclient import TestClient
     from IPython.testing.globalipapp import start_ipython
 
@@ -468,7 +468,7 @@ def in_process(samples: int, rounds: int = 5) -> None:
             out.append(time.perf_counter() - start)
 
     own_loop = asyncio.new_event_loop()  # the bare call is awaited on its caller's loop
-    bare_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    bare_client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t")
 
     async def bare(out: list[float]) -> None:
         for _ in range(per_round):
@@ -566,7 +566,7 @@ def kernel_shutdown(rounds: int) -> None:
 
 
 def import_cost(runs: int) -> None:
-    imports = "import time; t = time.perf_counter(); import fastapi, uvicorn, httpx; "
+    imports = "import time; t = time.perf_counter(); import fastapi, uvicorn, httpx2; "
     imports += "print(time.perf_counter() - t)"
     load = (
         "from IPython.testing.globalipapp import start_ipython; ip = start_ipython(); "
@@ -584,7 +584,7 @@ def import_cost(runs: int) -> None:
     ext = [fresh(load) for _ in range(runs)]
     b, e = statistics.median(base), statistics.median(ext)
     rows: list[tuple[str, ...]] = [("fresh process", "p50", "ratio")]
-    rows.append(("import fastapi, uvicorn, httpx", ms(b), "1.00x"))
+    rows.append(("import fastapi, uvicorn, httpx2", ms(b), "1.00x"))
     rows.append(("%load_ext nbapi (IPython already running)", ms(e), f"{e / b:.2f}x"))
     table(f"Import cost, median of {runs} fresh processes (target: <= 1.1x)", rows)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
     from fastapi import FastAPI
 
     from ._widgets import Explorer, RequestBuilder
@@ -34,7 +34,7 @@ def get_app() -> FastAPI:
     return current_session().app
 
 
-def get_client() -> httpx.Client:
+def get_client() -> httpx2.Client:
     """An httpx client that sends requests to the kernel's app in-process.
 
     Use it like FastAPI's ``TestClient``: ``get_client().get("/items/1").json()``.

@@ -1,13 +1,14 @@
-"""The ``nbapi`` command line: ``nbapi export NOTEBOOK.ipynb [-o DIR]``.
+"""The ``nbapi`` command line: ``nbapi export NOTEBOOK.ipynb [-o DIR]``, ``nbapi tutorial``.
 
-Exit status: 0 exported; 1 the notebook cannot be exported faithfully (the report
-names each cell and why, and nothing was written); 2 bad arguments or an
-unreadable notebook (one line on stderr).
+Exit status of ``export``: 0 exported; 1 the notebook cannot be exported faithfully (the
+report names each cell and why, and nothing was written); 2 bad arguments or an
+unreadable notebook (one line on stderr). ``tutorial`` becomes JupyterLab.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,11 +45,64 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory to write (default: NOTEBOOK-export next to the notebook)",
     )
+    tutorial = commands.add_parser(
+        "tutorial",
+        help="open the tutorial notebooks in JupyterLab",
+        description=(
+            "Serve the tutorial notebooks with JupyterLab on 127.0.0.1, opened at the "
+            "quickstart. It works as root (containers, CI boxes) and on a machine with no "
+            "display: then no browser is started; open the printed URL."
+        ),
+    )
+    tutorial.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        default=Path("notebooks"),
+        help="the folder of notebooks (default: ./notebooks, as in a clone of nbapi)",
+    )
+    tutorial.add_argument("--port", type=_port, default=8888, help="first port to try (8888)")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use a number from 1 to 65535")
+    return int(text)
+
+
+def jupyter_lab_argv(directory: Path, port: int) -> list[str]:
+    """The JupyterLab command ``nbapi tutorial`` runs: as root and headless where needed."""
+    argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={directory}"]
+    argv += ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}"]
+    if (directory / "00-quickstart.ipynb").exists():
+        argv.append("--LabApp.default_url=/lab/tree/00-quickstart.ipynb")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # JupyterLab refuses root without it
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        argv.append("--no-browser")  # nothing to open a browser on: the URL is printed
+    return argv
+
+
+def open_tutorial(directory: Path, port: int) -> NoReturn:
+    argv = jupyter_lab_argv(directory.resolve(), port)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # JupyterLab takes over this process, its signals and its exit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "tutorial":
+        if not args.directory.is_dir():
+            print(
+                f"nbapi: error: no notebook folder {str(args.directory)!r}; run nbapi tutorial "
+                "from a clone of nbapi, or name the folder: nbapi tutorial PATH",
+                file=sys.stderr,
+            )
+            return 2
+        open_tutorial(args.directory, args.port)
     try:
         result = export_path(args.notebook, args.output)
     except ExportError as exc:

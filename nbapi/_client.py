@@ -19,7 +19,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from ._errors import UserError
 from ._runner import AppRunner, Message, Scope
@@ -34,10 +34,10 @@ class RequestError(UserError):
     """An ``%http`` request that cannot be built; the message is one line for the user."""
 
 
-class InProcessTransport(httpx.BaseTransport):
+class InProcessTransport(httpx2.BaseTransport):
     """A sync httpx transport that calls the kernel's app on the runner's loop.
 
-    It speaks ASGI itself, as ``httpx.ASGITransport`` does, in one hand-off to
+    It speaks ASGI itself, as ``httpx2.ASGITransport`` does, in one hand-off to
     the loop: the whole body is sent, the whole response is collected, and
     ``http.disconnect`` is only reported once the response is complete (so a
     streaming response is not cut short). An exception the app raises after it
@@ -47,14 +47,14 @@ class InProcessTransport(httpx.BaseTransport):
     def __init__(self, runner: AppRunner) -> None:
         self.runner = runner
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         status, headers, content = self.runner.run(self._exchange(request, request.read()))
         # The raw bytes as a stream: reading the response decodes them (gzip, ...) once.
-        stream = httpx.ByteStream(content)
-        return httpx.Response(status, headers=headers, stream=stream, request=request)
+        stream = httpx2.ByteStream(content)
+        return httpx2.Response(status, headers=headers, stream=stream, request=request)
 
     async def _exchange(
-        self, request: httpx.Request, body: bytes
+        self, request: httpx2.Request, body: bytes
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         url = request.url
         scope: Scope = {
@@ -105,7 +105,7 @@ class InProcessTransport(httpx.BaseTransport):
         return status, headers, b"".join(parts)
 
 
-class InProcessClient(httpx.Client):
+class InProcessClient(httpx2.Client):
     """The httpx client for the kernel's app, as ``TestClient`` is for a plain app.
 
     A plain request (a path; headers, a body, form fields or files; no per-call
@@ -122,7 +122,7 @@ class InProcessClient(httpx.Client):
     def request(
         self,
         method: str,
-        url: httpx.URL | str,
+        url: httpx2.URL | str,
         *,
         content: Any = None,
         data: Any = None,
@@ -131,11 +131,11 @@ class InProcessClient(httpx.Client):
         params: Any = None,
         headers: Any = None,
         cookies: Any = None,
-        auth: Any = httpx.USE_CLIENT_DEFAULT,
-        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
-        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+        auth: Any = httpx2.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx2.USE_CLIENT_DEFAULT,
+        timeout: Any = httpx2.USE_CLIENT_DEFAULT,
         extensions: Any = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         body = {"content": content, "data": data, "files": files, "json": json}
         plain = (
             isinstance(url, str)
@@ -144,8 +144,8 @@ class InProcessClient(httpx.Client):
             and params is None
             and cookies is None
             and extensions is None
-            and auth is httpx.USE_CLIENT_DEFAULT
-            and follow_redirects is httpx.USE_CLIENT_DEFAULT
+            and auth is httpx2.USE_CLIENT_DEFAULT
+            and follow_redirects is httpx2.USE_CLIENT_DEFAULT
             and self.auth is None
             and not self.follow_redirects
             and not self.params
@@ -164,10 +164,10 @@ class InProcessClient(httpx.Client):
                 extensions=extensions,
                 **body,
             )
-        merged = httpx.Headers(self.headers)
+        merged = httpx2.Headers(self.headers)
         if headers is not None:
             merged.update(headers)
-        request = httpx.Request(
+        request = httpx2.Request(
             method, f"{str(self.base_url).rstrip('/')}{url}", headers=merged, **body
         )
         if self.cookies:
@@ -183,7 +183,7 @@ class InProcessClient(httpx.Client):
         return response
 
 
-def make_client(runner: AppRunner) -> httpx.Client:
+def make_client(runner: AppRunner) -> httpx2.Client:
     """An httpx client for the kernel's app, as ``TestClient`` is for a plain app."""
     return InProcessClient(runner)
 
@@ -202,7 +202,7 @@ class HttpCall:
     server: bool = False
 
     def request_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client.request``."""
+        """Keyword arguments for ``httpx2.Client.request``."""
         headers = list(self.headers)
         names = {name.lower() for name, _ in headers}
         kwargs: dict[str, Any] = {"method": self.method, "url": self.url}
@@ -378,7 +378,7 @@ def format_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> st
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
-def format_body(response: httpx.Response) -> str:
+def format_body(response: httpx2.Response) -> str:
     content_type = response.headers.get("content-type", "")
     if not response.content:
         return ""
@@ -409,11 +409,11 @@ def format_body(response: httpx.Response) -> str:
 class HttpResponse:
     """What ``%http`` returns: the httpx response, shown as status line and body.
 
-    Every attribute of :class:`httpx.Response` is available (``status_code``,
+    Every attribute of :class:`httpx2.Response` is available (``status_code``,
     ``headers``, ``json()``, ``text``, ...).
     """
 
-    def __init__(self, response: httpx.Response, verbose: bool = False) -> None:
+    def __init__(self, response: httpx2.Response, verbose: bool = False) -> None:
         self.response = response
         self.verbose = verbose
 

@@ -1606,20 +1606,18 @@ def requirements(app_py: str) -> str:
             lines.append(f"# {root}: not an installed distribution (a local module?)")
             continue
         wanted.add(dists[0])
-    pins = []
-    for dist in sorted(wanted, key=str.lower):
-        try:
-            pins.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            pins.append(dist)
-    tests = []
-    for dist in ("pytest", "httpx"):
-        try:
-            tests.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:  # pragma: no cover - both are nbapi's deps
-            tests.append(dist)
+    pins = [_pin(dist) for dist in sorted(wanted, key=str.lower)]
+    # TestClient runs on httpx2 (Starlette asks for it); test_app.py needs both.
+    tests = [_pin("pytest"), _pin("httpx2")]
     header = "# Exported by nbapi: what app.py imports, pinned to the versions the notebook ran."
-    return "\n".join([header, *pins, *lines, f"# tests: {' '.join(tests)}"]) + "\n"
+    return "\n".join([header, *pins, *lines, "# test_app.py runs with:", *tests]) + "\n"
+
+
+def _pin(dist: str) -> str:
+    try:
+        return f"{dist}=={metadata.version(dist)}"
+    except metadata.PackageNotFoundError:  # pytest, say, need not be installed beside nbapi
+        return dist
 
 
 # -- the public functions ---------------------------------------------------------------------

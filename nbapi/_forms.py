@@ -798,7 +798,7 @@ class PreparedRequest:
         return headers
 
     def httpx_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client.request``."""
+        """Keyword arguments for ``httpx2.Client.request``."""
         kwargs: dict[str, Any] = {
             "method": self.method,
             "url": self.url,
@@ -841,9 +841,9 @@ class PreparedRequest:
     def httpx_code(self, base_url: str) -> str:
         """Python code that sends the request with httpx against ``base_url``."""
         lines = [
-            "import httpx",
+            "import httpx2",
             "",
-            "response = httpx.request(",
+            "response = httpx2.request(",
             f"    {self.method!r},",
             f"    {_join(base_url, self.path)!r},",
         ]

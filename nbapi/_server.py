@@ -36,7 +36,7 @@ from ._errors import UserError
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
     import uvicorn
 
     from ._session import Session
@@ -120,11 +120,11 @@ def port_owner(host: str, port: int) -> str:
     own = _servers.get(port)
     if own is not None and own.running:
         return "this kernel's nbapi server"
-    import httpx
+    import httpx2
 
     url = f"http://{_url_host(connect_host(host))}:{port}{IDENTITY_PATH}"
     try:
-        reply = httpx.get(url, timeout=0.5)
+        reply = httpx2.get(url, timeout=0.5)
         pid = reply.json().get("nbapi") if reply.status_code == 200 else None
     except Exception:
         pid = None
@@ -225,7 +225,7 @@ class LiveServer:
         self.messages: collections.deque[str] = collections.deque(maxlen=_SERVER_LOG_SIZE)
         self._uvicorn: uvicorn.Server | None = None
         self._task: concurrent.futures.Future[None] | None = None
-        self._client: httpx.Client | None = None
+        self._client: httpx2.Client | None = None
         self._lock = threading.Lock()
 
     @property
@@ -331,15 +331,15 @@ class LiveServer:
         self._uvicorn = None
         self._task = None
 
-    def client(self) -> httpx.Client:
+    def client(self) -> httpx2.Client:
         """An httpx client for the live server (one per server; closed when it stops)."""
-        import httpx
+        import httpx2
 
         if not self.running:
             msg = "the live server is not running; start it with %nbapi serve"
             raise ServerError(msg)
         if self._client is None:
-            self._client = httpx.Client(base_url=self.url.rstrip("/"), timeout=30)
+            self._client = httpx2.Client(base_url=self.url.rstrip("/"), timeout=30)
         return self._client
 
 

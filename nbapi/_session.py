@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi import FastAPI
 
 from ._client import make_client
@@ -52,7 +52,7 @@ class Session:
         self.say = say if say is not None else print
         self.registry = Registry()
         self.runner: AppRunner = DocsRunner(self.current_app)
-        self._client: httpx.Client | None = None
+        self._client: httpx2.Client | None = None
         self._created_app = False
         self.server: Any = None  # the live server (nbapi._server.LiveServer), created on first use
         # Called after every cell (widgets compare a fingerprint of app.routes and redraw).
@@ -85,7 +85,7 @@ class Session:
         return app
 
     @property
-    def client(self) -> httpx.Client:
+    def client(self) -> httpx2.Client:
         """An httpx client that sends requests to the kernel's app in-process."""
         if self._client is None:
             self._client = make_client(self.runner)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 import ipywidgets as widgets
 
 from . import _forms
@@ -207,7 +207,7 @@ def _count_nodes(value: Any, limit: int) -> int:
     return count
 
 
-def body_html(response: httpx.Response) -> str:
+def body_html(response: httpx2.Response) -> str:
     """The body as text: JSON as a collapsible tree, anything else (HTML too) escaped."""
     if not response.content:
         return '<div class="nbapi-muted" data-nbapi="body">(empty body)</div>'
@@ -248,7 +248,7 @@ def validation_html(rows: Sequence[tuple[str, str, str]]) -> str:
     return f'<table class="nbapi-table" data-nbapi="validation">{head}{cells}</table>'
 
 
-def response_html(response: httpx.Response, elapsed_ms: float, target: str) -> str:
+def response_html(response: httpx2.Response, elapsed_ms: float, target: str) -> str:
     """Status, time, headers (collapsed), the 422 table and the body."""
     status = response.status_code
     reason = response.reason_phrase or ""
@@ -501,7 +501,7 @@ class RequestBuilder(_Live, widgets.VBox):
             self.op = self.ops[0]
         self.choose = choose
         self.history: list[HistoryEntry] = []
-        self.last_response: httpx.Response | None = None
+        self.last_response: httpx2.Response | None = None
         self.last_warnings: list[FormWarning] = []
         self.rows: dict[str, FieldRow] = {}
         self.body_editor: widgets.Textarea | None = None
@@ -534,7 +534,7 @@ class RequestBuilder(_Live, widgets.VBox):
         self.send_button.add_class("nbapi-send")
         self.send_button.on_click(lambda _: self.send_request())
         copy_buttons = []
-        for kind, text in (("curl", "curl"), ("httpx", "httpx"), ("http", "%%http")):
+        for kind, text in (("curl", "curl"), ("httpx2", "httpx2"), ("http", "%%http")):
             button = widgets.Button(description=text, tooltip=f"show the request as {text}")
             button.add_class(f"nbapi-copy-{kind}")
             button.on_click(lambda _, k=kind: self.show_code(k))
@@ -801,7 +801,7 @@ class RequestBuilder(_Live, widgets.VBox):
         return _forms.build_request(self.op, self.values(), self.auth())
 
     # -- sending ------------------------------------------------------------------------
-    def _client(self) -> tuple[httpx.Client | None, str]:
+    def _client(self) -> tuple[httpx2.Client | None, str]:
         if self.target.value == LIVE_SERVER:
             server = self.session.server
             if server is None or not getattr(server, "running", False):
@@ -818,7 +818,7 @@ class RequestBuilder(_Live, widgets.VBox):
         config = self.session.config
         return f"http://{config.host}:{config.port}"
 
-    def send_request(self) -> httpx.Response | None:
+    def send_request(self) -> httpx2.Response | None:
         """Check the form (warnings only), send the request and show the response."""
         if self.op is None:
             return None
@@ -829,7 +829,7 @@ class RequestBuilder(_Live, widgets.VBox):
         request = _forms.build_request(self.op, values, self.auth())
         return self._dispatch(request)
 
-    def _dispatch(self, request: PreparedRequest) -> httpx.Response | None:
+    def _dispatch(self, request: PreparedRequest) -> httpx2.Response | None:
         client, problem = self._client()
         target = str(self.target.value)
         if client is None:
@@ -840,7 +840,7 @@ class RequestBuilder(_Live, widgets.VBox):
         started = time.perf_counter()
         try:
             response = client.request(**request.httpx_kwargs())
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             self._remember(HistoryEntry(request, target, None))
             self.response_html.value = (
                 f'<div class="nbapi-error-text" data-nbapi="status">request failed: '
@@ -867,7 +867,7 @@ class RequestBuilder(_Live, widgets.VBox):
         self.history_select.value = len(self.history) - 1
         self.history_box.layout.display = "flex"
 
-    def replay(self, index: int | None = None) -> httpx.Response | None:
+    def replay(self, index: int | None = None) -> httpx2.Response | None:
         """Send a request from the history again, exactly as it was sent."""
         if not self.history:
             return None
@@ -934,13 +934,13 @@ class RequestBuilder(_Live, widgets.VBox):
 
     # -- code -------------------------------------------------------------------------------
     def code_for(self, kind: str, request: PreparedRequest | None = None) -> str:
-        """The current request (or ``request``) as ``curl``, ``httpx`` or ``http`` (a cell)."""
+        """The current request (or ``request``) as ``curl``, ``httpx2`` or ``http`` (a cell)."""
         request = request or self.prepared()
         if request is None:
             return ""
         if kind == "curl":
             return request.curl(self.base_url())
-        if kind == "httpx":
+        if kind == "httpx2":
             return request.httpx_code(self.base_url())
         if kind == "http":
             return request.http_cell()
@@ -957,7 +957,7 @@ class RequestBuilder(_Live, widgets.VBox):
         if not self.history or self.history_select.value is None:
             return
         request = self.history[self.history_select.value].request
-        parts = [self.code_for(kind, request) for kind in ("curl", "httpx", "http")]
+        parts = [self.code_for(kind, request) for kind in ("curl", "httpx2", "http")]
         self.code.value = "\n\n".join(parts)
         self.code.layout.display = "flex"
 

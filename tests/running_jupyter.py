@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 
 APPS = {
     "lab": ["-m", "jupyterlab"],
@@ -128,10 +128,10 @@ def jupyter_server(
             if process.poll() is not None:
                 raise RuntimeError(f"Jupyter server exited early:\n{server.log()}")
             try:
-                response = httpx.get(server.api("api/status"), headers=server.headers, timeout=2)
+                response = httpx2.get(server.api("api/status"), headers=server.headers, timeout=2)
                 if response.status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Jupyter server not ready in {timeout} s:\n{server.log()}")

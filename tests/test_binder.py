@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import socket
 import subprocess
@@ -21,8 +22,14 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "binder" / "requirements.txt"
+LOCKS = {
+    "tutorial": ROOT / "requirements" / "tutorial.txt",
+    "test": ROOT / "requirements" / "test.txt",
+}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The lowest and the highest Python the project supports, and Binder's.
+PYTHONS = ["3.10", "3.11", "3.14"]
 
 
 def binder_lines() -> list[str]:
@@ -30,16 +37,33 @@ def binder_lines() -> list[str]:
     return [line for line in lines if line]
 
 
-def pins() -> dict[str, Requirement]:
+def binder_python() -> str:
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    return runtime.removeprefix("python-")
+
+
+def pins(lock: str = "tutorial", python: str | None = None) -> dict[str, Requirement]:
+    """The lock's pins that apply on ``python`` (Binder's by default)."""
+    environment = marker_environment(python or binder_python())
     found: dict[str, Requirement] = {}
-    for line in binder_lines():
-        if line.startswith("."):
+    for line in LOCKS[lock].read_text().splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
             continue
         requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
         name = canonicalize_name(requirement.name)
-        assert name not in found, f"{requirement.name} is pinned twice in binder/requirements.txt"
+        assert name not in found, f"{requirement.name} is pinned twice for Python {python}"
         found[name] = requirement
     return found
+
+
+def marker_environment(python: str) -> dict[str, str]:
+    """Marker variables for Python ``python`` ("3.11" or "3.11.7") on Linux."""
+    full = python if python.count(".") == 2 else python + ".0"
+    version = ".".join(full.split(".")[:2])
+    return {"python_version": version, "python_full_version": full, "sys_platform": "linux"}
 
 
 def pinned_version(requirement: Requirement) -> str:
@@ -49,31 +73,48 @@ def pinned_version(requirement: Requirement) -> str:
     return specs[0].version
 
 
-def package_requirements() -> list[Requirement]:
+def package_requirements(extra: str = "tutorial") -> list[Requirement]:
+    """nbapi's requirements with ``extra``, its own extras followed."""
     project = PYPROJECT["project"]
-    lines = [*project["dependencies"], *project["optional-dependencies"]["tutorial"]]
+    lines, extras, seen = list(project["dependencies"]), [extra], set()
+    while extras:
+        name = extras.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in project["optional-dependencies"][name]:
+            requirement = Requirement(line)
+            if canonicalize_name(requirement.name) == "nbapi":
+                extras.extend(requirement.extras)
+            else:
+                lines.append(line)
     return [Requirement(line) for line in lines]
 
 
-def test_binder_installs_nbapi_from_this_repository_with_its_tutorial_extras() -> None:
+def test_binder_installs_nbapi_from_this_repository_with_the_tutorial_lock() -> None:
     # repo2docker runs pip from the repository root: "." is this checkout.
-    assert ".[tutorial]" in binder_lines()
+    assert binder_lines() == ["-r ../requirements/tutorial.txt", ".[tutorial]"]
 
 
-@pytest.mark.parametrize("requirement", package_requirements(), ids=str)
-def test_every_dependency_is_pinned_within_pyproject(requirement: Requirement) -> None:
-    pin = pins().get(canonicalize_name(requirement.name))
-    assert pin is not None, f"pin {requirement.name} with == in binder/requirements.txt"
-    version = pinned_version(pin)
-    assert requirement.specifier.contains(version, prereleases=True), (
-        f"binder pins {pin}, but pyproject.toml asks for {requirement}"
-    )
-    assert pin.extras == requirement.extras, f"binder pins {pin}; pyproject has {requirement}"
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_every_requirement_is_locked_within_pyproject(lock: str, python: str) -> None:
+    locked = pins(lock, python)
+    environment = marker_environment(python)
+    for requirement in package_requirements(lock):
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        pin = locked.get(canonicalize_name(requirement.name))
+        assert pin is not None, f"{requirement.name} is not in {LOCKS[lock].name}; re-lock"
+        version = pinned_version(pin)
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{LOCKS[lock].name} pins {pin}, but pyproject.toml asks for {requirement}; re-lock"
+        )
 
 
 @pytest.mark.parametrize("name", ["jupyterlab", "jupyter-server-proxy", "jupyter-server"])
 def test_the_jupyter_side_is_pinned(name: str) -> None:
-    assert name in pins(), f"pin {name} with == in binder/requirements.txt"
+    assert name in pins(), f"{name} is not in the tutorial lock"
     pinned_version(pins()[name])
 
 
@@ -144,7 +185,7 @@ def test_binder_requirements_install_nbapi_into_a_fresh_venv(tmp_path: Path) -> 
         for name, _, version in (line.partition("==") for line in freeze.splitlines())
         if version
     }
-    for name, pin in pins().items():
+    for name, pin in pins(python=platform.python_version()).items():
         assert installed.get(name) == pinned_version(pin), f"{name}: {installed.get(name)}"
     assert installed["nbapi"] == PYPROJECT["project"]["version"]
 

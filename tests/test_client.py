@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-import httpx
+import httpx2
 import pytest
 from fastapi import Cookie, FastAPI, Form, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
@@ -100,7 +100,7 @@ def test_json_body_gets_a_content_type_unless_given() -> None:
     ],
 )
 def test_format_body(content_type: str, content: bytes, shown: str) -> None:
-    response = httpx.Response(200, headers={"content-type": content_type}, content=content)
+    response = httpx2.Response(200, headers={"content-type": content_type}, content=content)
     assert format_body(response) == shown
 
 

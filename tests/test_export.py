@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import nbformat
 import pytest
 from fastapi import FastAPI
@@ -253,7 +253,7 @@ def test_notebook_without_an_app() -> None:
 
 
 # -- %http -> tests --------------------------------------------------------------------------------
-def _view(response: httpx.Response, verbose: bool = False) -> str:
+def _view(response: httpx2.Response, verbose: bool = False) -> str:
     return HttpResponse(response, verbose=verbose).text_view()
 
 
@@ -418,6 +418,8 @@ def test_requirements_pin_what_app_imports() -> None:
     assert f"python-multipart=={metadata.version('python-multipart')}" in lines
     assert f"email-validator=={metadata.version('email-validator')}" in lines
     assert f"uvicorn=={metadata.version('uvicorn')}" in lines
+    assert f"pytest=={metadata.version('pytest')}" in lines  # what test_app.py needs
+    assert f"httpx2=={metadata.version('httpx2')}" in lines
     assert not any(line.startswith("json") for line in lines)
     assert "# local_helpers_module: not an installed distribution (a local module?)" in lines
 

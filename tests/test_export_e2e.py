@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -104,7 +104,17 @@ def exported_schema(directory: Path) -> dict[str, Any]:
 
 def run_exported_tests(directory: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_app.py",
+        ],
         cwd=directory,
         env=_env(),
         capture_output=True,
@@ -219,9 +229,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
             if process.poll() is not None or time.monotonic() > deadline:
                 break
             try:
-                if httpx.get(f"{base}/items/1", timeout=2).status_code == 200:
+                if httpx2.get(f"{base}/items/1", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.2)
         assert process.poll() is None, (tmp_path / "uvicorn.log").read_text()
@@ -239,7 +249,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
 @pytest.mark.server
 def test_export_serves_under_uvicorn_with_two_workers(served: tuple[str, int]) -> None:
     base, pid = served
-    with httpx.Client(base_url=base, timeout=10) as client:
+    with httpx2.Client(base_url=base, timeout=10) as client:
         assert client.get("/items/1").json() == {"name": "Lamp", "price": 12.5}
         created = client.post("/items", json={"name": "Desk", "price": 80})
         assert created.status_code == 201, created.text
@@ -262,7 +272,7 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
     home = tmp_path / "home"
     with jupyter_server(root, home, app="server") as server:
         model = {"path": "work/shop.ipynb", "name": "shop.ipynb", "type": "notebook"}
-        created = httpx.post(
+        created = httpx2.post(
             server.api("api/sessions"),
             json={**model, "kernel": {"name": "python3"}},
             headers=server.headers,
@@ -286,7 +296,7 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
             )
         finally:
             client.stop_channels()
-            httpx.delete(
+            httpx2.delete(
                 server.api(f"api/sessions/{created.json()['id']}"),
                 headers=server.headers,
                 timeout=30,

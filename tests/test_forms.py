@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import (
     Body,
@@ -217,7 +217,7 @@ def ops(spec: dict[str, Any]) -> list[Operation]:
 
 
 @pytest.fixture(scope="module")
-def client(app: FastAPI) -> Iterator[httpx.Client]:
+def client(app: FastAPI) -> Iterator[httpx2.Client]:
     runner = AppRunner(lambda: app)
     with make_client(runner) as http_client:
         yield http_client
@@ -429,7 +429,7 @@ def _subset(expected: Any, actual: Any) -> bool:
 
 
 def test_valid_example_body_is_accepted_by_the_app(
-    ops: list[Operation], client: httpx.Client
+    ops: list[Operation], client: httpx2.Client
 ) -> None:
     op = op_of(ops, "POST /items")
     assert op.body is not None
@@ -598,7 +598,7 @@ def test_check_request(
 )
 def test_422_points_at_the_fields(
     ops: list[Operation],
-    client: httpx.Client,
+    client: httpx2.Client,
     operation: str,
     values: dict[str, Any],
     expected: dict[str, list[str]],
@@ -670,7 +670,7 @@ def test_422_without_fastapi_detail_marks_nothing(ops: list[Operation]) -> None:
 )
 def test_build_request_is_what_the_app_receives(
     ops: list[Operation],
-    client: httpx.Client,
+    client: httpx2.Client,
     operation: str,
     values: dict[str, Any],
     url: str,
@@ -684,7 +684,7 @@ def test_build_request_is_what_the_app_receives(
 
 
 def test_empty_path_parameter_stays_a_placeholder_and_the_server_says_why(
-    ops: list[Operation], client: httpx.Client
+    ops: list[Operation], client: httpx2.Client
 ) -> None:
     op = op_of(ops, "GET /items/{item_id}")
     request = _forms.build_request(op, {})
@@ -704,7 +704,7 @@ def test_invalid_json_is_still_sent_as_typed(ops: list[Operation]) -> None:
 
 # -- security ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def secured() -> Iterator[tuple[list[Operation], httpx.Client]]:
+def secured() -> Iterator[tuple[list[Operation], httpx2.Client]]:
     app = secured_app()
     runner = AppRunner(lambda: app)
     with make_client(runner) as http_client:
@@ -724,7 +724,7 @@ def secured() -> Iterator[tuple[list[Operation], httpx.Client]]:
     ],
 )
 def test_security_schemes(
-    secured: tuple[list[Operation], httpx.Client],
+    secured: tuple[list[Operation], httpx2.Client],
     operation: str,
     kind: str,
     token_url: str,
@@ -766,7 +766,7 @@ def test_security_schemes(
     ],
 )
 def test_auth_is_sent(
-    secured: tuple[list[Operation], httpx.Client], operation: str, auth: Auth, expected: Any
+    secured: tuple[list[Operation], httpx2.Client], operation: str, auth: Auth, expected: Any
 ) -> None:
     ops, http_client = secured
     op = op_of(ops, operation)
@@ -786,7 +786,7 @@ def test_basic_auth_header_encoding(ops: list[Operation]) -> None:
     assert request.headers == (("Authorization", "Basic " + base64.b64encode(b"a:b").decode()),)
 
 
-def test_oauth2_password_flow(secured: tuple[list[Operation], httpx.Client]) -> None:
+def test_oauth2_password_flow(secured: tuple[list[Operation], httpx2.Client]) -> None:
     ops, http_client = secured
     (scheme,) = op_of(ops, "GET /users/me").security
     request = _forms.token_request(scheme, "ann", "secret")
@@ -896,9 +896,9 @@ def test_httpx_code_is_python_with_the_request(put_request: _forms.PreparedReque
     ast.parse(code)
     assert code == "\n".join(
         [
-            "import httpx",
+            "import httpx2",
             "",
-            "response = httpx.request(",
+            "response = httpx2.request(",
             "    'PUT',",
             "    'http://127.0.0.1:8000/items/1',",
             "    params=[('q', 'a b')],",
@@ -911,7 +911,7 @@ def test_httpx_code_is_python_with_the_request(put_request: _forms.PreparedReque
     )
 
 
-def test_http_cell_sends_the_same_request(ops: list[Operation], client: httpx.Client) -> None:
+def test_http_cell_sends_the_same_request(ops: list[Operation], client: httpx2.Client) -> None:
     op = op_of(ops, "GET /headers")
     values = {"header:x-token": ["a"], "header:x-count": "4", "cookie:ads_id": "c1"}
     request = _forms.build_request(op, values)
@@ -925,7 +925,7 @@ def test_http_cell_sends_the_same_request(ops: list[Operation], client: httpx.Cl
         via_cell.json()
         == direct.json()
         == {
-            "user_agent": "python-httpx/" + httpx.__version__,
+            "user_agent": "python-httpx/" + httpx2.__version__,
             "x_token": ["a"],
             "x_count": 4,
             "ads": "c1",
@@ -933,7 +933,7 @@ def test_http_cell_sends_the_same_request(ops: list[Operation], client: httpx.Cl
     )
 
 
-def test_http_cell_with_json_and_form_bodies(ops: list[Operation], client: httpx.Client) -> None:
+def test_http_cell_with_json_and_form_bodies(ops: list[Operation], client: httpx2.Client) -> None:
     post = _forms.build_request(op_of(ops, "POST /items"), {"body": '{"name": "A", "price": 1}'})
     assert post.http_cell() == '%%http POST /items\n\n{"name": "A", "price": 1}'
     login = _forms.build_request(

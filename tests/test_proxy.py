@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI, Request, WebSocket
 from traitlets import TraitError
@@ -304,10 +304,10 @@ def make_app() -> FastAPI:
     return app
 
 
-def send(app: Any, path: str, headers: dict[str, str]) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
+def send(app: Any, path: str, headers: dict[str, str]) -> httpx2.Response:
+    async def go() -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(
             transport=transport, base_url="http://127.0.0.1:8000"
         ) as client:
             return await client.get(path, headers=headers)

@@ -11,7 +11,7 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import running_jupyter as helper
 import websocket
@@ -59,9 +59,9 @@ class Lab:
     client: BlockingKernelClient
     origin: str  # http://127.0.0.1:JUPYTER_PORT
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+    def get(self, path: str, **kwargs: Any) -> httpx2.Response:
         """GET a path-absolute URL (as a link in the notebook page) on the Jupyter server."""
-        return httpx.get(self.origin + path, headers=self.server.headers, timeout=30, **kwargs)
+        return httpx2.get(self.origin + path, headers=self.server.headers, timeout=30, **kwargs)
 
 
 def _hub_free_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +89,7 @@ def lab(request: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     home = tmp_path / "home"
     with helper.jupyter_server(root, home, app="server", base_url=BASE_URL, env=env) as server:
         assert "jupyter_server_proxy" in server.log()
-        response = httpx.post(
+        response = httpx2.post(
             server.api("api/kernels"), headers=server.headers, json={"name": "python3"}, timeout=60
         )
         assert response.status_code == 201, response.text
@@ -103,7 +103,9 @@ def lab(request: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
             yield Lab(server, client, origin)
         finally:
             client.stop_channels()
-            httpx.delete(server.api(f"api/kernels/{kernel_id}"), headers=server.headers, timeout=30)
+            httpx2.delete(
+                server.api(f"api/kernels/{kernel_id}"), headers=server.headers, timeout=30
+            )
 
 
 def wait_for_kernel(client: BlockingKernelClient, server: Any, timeout: float = 90) -> None:
@@ -179,18 +181,18 @@ def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> Non
     assert lab.get(f"{base}items/abc").status_code == 422
 
     # Without the token the proxy refuses: the API is as private as the notebook.
-    anonymous = httpx.get(f"{lab.origin}{base}items/1", timeout=30, follow_redirects=False)
+    anonymous = httpx2.get(f"{lab.origin}{base}items/1", timeout=30, follow_redirects=False)
     assert anonymous.status_code in (302, 403), anonymous.text
 
     # Direct access on 127.0.0.1 keeps working at the same time.
     direct = f"http://127.0.0.1:{served_port}/"
-    assert httpx.get(f"{direct}items/2", timeout=30).json() == {
+    assert httpx2.get(f"{direct}items/2", timeout=30).json() == {
         "item_id": 2,
         "url": f"{direct}items/2",
     }
-    direct_docs = httpx.get(f"{direct}docs", timeout=30).text
+    direct_docs = httpx2.get(f"{direct}docs", timeout=30).text
     assert "url: '/openapi.json'" in direct_docs
-    assert "servers" not in httpx.get(f"{direct}openapi.json", timeout=30).json()
+    assert "servers" not in httpx2.get(f"{direct}openapi.json", timeout=30).json()
 
     # Websocket routes work through the proxy too (it forwards them without the prefix).
     echo = execute(lab.client, WS_ROUTE)

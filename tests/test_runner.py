@@ -146,7 +146,7 @@ def test_run_timeout_cancels_the_task() -> None:
 def test_requests_are_answered_while_the_kernel_comes_first() -> None:
     import time
 
-    import httpx
+    import httpx2
 
     from nbapi._runner import KERNEL_FIRST_PAUSE
 
@@ -164,8 +164,8 @@ def test_requests_are_answered_while_the_kernel_comes_first() -> None:
         assert client.get("/hi").json() == "hi"  # in-process: never paused
 
         async def from_the_server() -> str:
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=runner), base_url="http://t"
+            async with httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=runner), base_url="http://t"
             ) as outside:
                 started = time.monotonic()
                 answer = (await outside.get("/hi")).json()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from IPython.core.error import UsageError
 
@@ -76,7 +76,7 @@ def test_serve_prints_links_once_and_serves_over_http(shell: Any, capsys: Any) -
             f"  redoc: http://127.0.0.1:{port}/redoc"
         )
         assert f'href="http://127.0.0.1:{port}/docs"' in view._repr_html_()
-        assert httpx.get(f"http://127.0.0.1:{port}/hello").json() == {"hi": 1}
+        assert httpx2.get(f"http://127.0.0.1:{port}/hello").json() == {"hi": 1}
         # Serving again is a no-op that shows the status, not a second server.
         again = shell.run_line_magic("nbapi", "serve")
         assert repr(again).startswith(f"nbapi server: running at http://127.0.0.1:{port}/")
@@ -102,10 +102,10 @@ def test_status_before_any_server(shell: Any) -> None:
 def test_restart_keeps_port_and_counters(served: Any) -> None:
     route(served, "GET /n", "def n():\n    return 1")
     url = base(served)
-    assert httpx.get(url + "n").status_code == 200
+    assert httpx2.get(url + "n").status_code == 200
     shell_view = served.run_line_magic("nbapi", "restart")
     assert url in repr(shell_view)
-    assert httpx.get(url + "n").status_code == 200
+    assert httpx2.get(url + "n").status_code == 200
     settle(lambda: session_of(served).server.requests_served == 2)
     assert "requests served: 2, errors: 0" in repr(served.run_line_magic("nbapi", "status"))
 
@@ -115,7 +115,7 @@ def test_restart_moves_to_another_port(served: Any) -> None:
     served.run_line_magic("nbapi", f"restart --port {new_port}")
     assert session_of(served).server.port == new_port
     route(served, "GET /m", "def m():\n    return 2")
-    assert httpx.get(f"http://127.0.0.1:{new_port}/m").json() == 2
+    assert httpx2.get(f"http://127.0.0.1:{new_port}/m").json() == 2
 
 
 def test_serving_when_already_running_elsewhere_says_how_to_move(served: Any) -> None:
@@ -135,7 +135,7 @@ def test_next_free_port_when_the_default_is_taken(shell: Any) -> None:
             port = session_of(shell).server.port
             assert port > taken
             # No app yet: the server says how to make one.
-            reply = httpx.get(f"http://127.0.0.1:{port}/openapi.json")
+            reply = httpx2.get(f"http://127.0.0.1:{port}/openapi.json")
             assert reply.status_code == 503
             assert "run a %%route cell" in reply.text
         finally:
@@ -206,7 +206,7 @@ def test_ipv6_loopback(shell: Any) -> None:
     shell.run_line_magic("nbapi", f"serve --host ::1 --port {port}")
     try:
         route(shell, "GET /six", "def six():\n    return 6")
-        assert httpx.get(f"http://[::1]:{port}/six").json() == 6
+        assert httpx2.get(f"http://[::1]:{port}/six").json() == 6
     finally:
         shell.run_line_magic("nbapi", "stop")
 
@@ -226,7 +226,7 @@ def test_autostart_on_first_route(shell: Any, capsys: Any) -> None:
             f"  docs: http://127.0.0.1:{port}/docs\n"
             f"  redoc: http://127.0.0.1:{port}/redoc\n"
         )
-        assert httpx.get(f"http://127.0.0.1:{port}/auto").json() == "on"
+        assert httpx2.get(f"http://127.0.0.1:{port}/auto").json() == "on"
         route(shell, "GET /two", "def two():\n    return 2")
         assert "serving" not in capsys.readouterr().out  # links are printed once
     finally:
@@ -244,23 +244,23 @@ def test_autostart_off_leaves_the_server_alone(shell: Any) -> None:
 def test_routes_added_replaced_removed_take_effect_at_once(served: Any) -> None:
     url = base(served)
     route(served, "GET /items/<int:item_id>", "def read(item_id):\n    return {'v': 1}")
-    assert httpx.get(url + "items/1").json() == {"v": 1}
+    assert httpx2.get(url + "items/1").json() == {"v": 1}
     route(served, "GET /items/<int:item_id>", "def read(item_id):\n    return {'v': 2}")
-    assert httpx.get(url + "items/1").json() == {"v": 2}
-    paths = httpx.get(url + "openapi.json").json()["paths"]
+    assert httpx2.get(url + "items/1").json() == {"v": 2}
+    paths = httpx2.get(url + "openapi.json").json()["paths"]
     assert list(paths) == ["/items/{item_id}"]
     run(served, "@app.get('/plain')\ndef plain():\n    return 'plain'")
-    assert httpx.get(url + "plain").json() == "plain"
-    assert "/plain" in httpx.get(url + "openapi.json").json()["paths"]
+    assert httpx2.get(url + "plain").json() == "plain"
+    assert "/plain" in httpx2.get(url + "openapi.json").json()["paths"]
     run(served, "app.router.routes[:] = [r for r in app.router.routes if r.path != '/plain']")
-    assert httpx.get(url + "plain").status_code == 404
-    assert "/plain" not in httpx.get(url + "openapi.json").json()["paths"]
+    assert httpx2.get(url + "plain").status_code == 404
+    assert "/plain" not in httpx2.get(url + "openapi.json").json()["paths"]
 
 
 def test_middleware_added_after_requests_were_served(served: Any) -> None:
     url = base(served)
     route(served, "GET /mw", "def mw():\n    return 'ok'")
-    assert httpx.get(url + "mw").status_code == 200
+    assert httpx2.get(url + "mw").status_code == 200
     run(
         served,
         "@app.middleware('http')\n"
@@ -269,7 +269,7 @@ def test_middleware_added_after_requests_were_served(served: Any) -> None:
         "    response.headers['x-tag'] = 'yes'\n"
         "    return response\n",
     )
-    response = httpx.get(url + "mw")
+    response = httpx2.get(url + "mw")
     assert response.status_code == 200
     assert response.headers["x-tag"] == "yes"
 
@@ -297,13 +297,13 @@ def test_exception_handlers_routers_mounts_and_overrides(served: Any) -> None:
         "def ping():\n    return 'pong'\n"
         "app.mount('/sub', sub)\n",
     )
-    assert httpx.get(url + "r/who").json() == "real"
-    assert httpx.get(url + "r/tea").status_code == 418
-    assert httpx.get(url + "sub/ping").json() == "pong"
+    assert httpx2.get(url + "r/who").json() == "real"
+    assert httpx2.get(url + "r/tea").status_code == 418
+    assert httpx2.get(url + "sub/ping").json() == "pong"
     run(served, "app.dependency_overrides[user] = lambda: 'fake'")
-    assert httpx.get(url + "r/who").json() == "fake"
+    assert httpx2.get(url + "r/who").json() == "fake"
     run(served, "app.dependency_overrides.clear()")
-    assert httpx.get(url + "r/who").json() == "real"
+    assert httpx2.get(url + "r/who").json() == "real"
 
 
 def test_rebound_app_runs_lifespans_and_is_served(served: Any) -> None:
@@ -327,11 +327,11 @@ def test_rebound_app_runs_lifespans_and_is_served(served: Any) -> None:
         "GET /name",
         "from fastapi import Request\ndef name(request: Request):\n    return request.state.name",
     )
-    assert httpx.get(url + "name").json() == "one"
+    assert httpx2.get(url + "name").json() == "one"
     run(served, "app = FastAPI(lifespan=make('two'))")
     route(served, "GET /name2", "def name2(request: Request):\n    return request.state.name")
-    assert httpx.get(url + "name2").json() == "two"
-    assert httpx.get(url + "name").status_code == 404  # the old app's route went with it
+    assert httpx2.get(url + "name2").json() == "two"
+    assert httpx2.get(url + "name").status_code == 404  # the old app's route went with it
     assert served.user_ns["events"] == ["one up", "one down", "two up"]
 
 
@@ -339,9 +339,9 @@ def test_handler_error_gives_500_keeps_serving_and_is_logged(served: Any) -> Non
     url = base(served)
     route(served, "GET /boom", "def boom():\n    return 1 / 0")
     route(served, "GET /fine", "def fine():\n    return 'fine'")
-    response = httpx.get(url + "boom")
+    response = httpx2.get(url + "boom")
     assert response.status_code == 500
-    assert httpx.get(url + "fine").json() == "fine"
+    assert httpx2.get(url + "fine").json() == "fine"
     # The runner records a request just after its response went out.
     settle(lambda: len(session_of(served).runner.log) == 2)
     status = repr(served.run_line_magic("nbapi", "status"))
@@ -365,7 +365,7 @@ def test_handler_error_gives_500_keeps_serving_and_is_logged(served: Any) -> Non
 def test_user_traceback_keeps_user_frames_only() -> None:
     text = (
         "Traceback (most recent call last):\n"
-        f'  File "{httpx.__file__}", line 10, in lib\n'
+        f'  File "{httpx2.__file__}", line 10, in lib\n'
         "    lib()\n"
         '  File "/tmp/ipykernel_1/123.py", line 2, in boom\n'
         "    return 1 / 0\n"
@@ -455,7 +455,7 @@ def test_docs_pages_load_everything_from_loopback(
 ) -> None:
     url = base(served)
     route(served, "GET /items", "def items():\n    return []")
-    page = httpx.get(url + docs)
+    page = httpx2.get(url + docs)
     assert page.status_code == 200
     assert "cdn.jsdelivr" not in page.text
     assert "fonts.googleapis" not in page.text
@@ -463,7 +463,7 @@ def test_docs_pages_load_everything_from_loopback(
     assert refs
     for ref in refs:
         assert "://" not in ref, ref  # relative: served by this server, nothing else
-        asset = httpx.get(httpx.URL(url + docs).join(ref))
+        asset = httpx2.get(httpx2.URL(url + docs).join(ref))
         assert asset.status_code == 200, ref
         assert len(asset.content) > 1000
         name = ref.rsplit("/", 1)[-1]
@@ -473,21 +473,21 @@ def test_docs_pages_load_everything_from_loopback(
             assert expected_types[name] in asset.headers["content-type"]
     # The app's own schema is untouched.
     app = served.user_ns["app"]
-    assert httpx.get(url + "openapi.json").json() == app.openapi()
+    assert httpx2.get(url + "openapi.json").json() == app.openapi()
     assert not any(ASSET_PREFIX in getattr(r, "path", "") for r in app.router.routes)
 
 
 def test_custom_docs_url_and_in_process_docs(served: Any) -> None:
     run(served, "from fastapi import FastAPI\napp = FastAPI(docs_url='/api/docs')")
     url = base(served)
-    page = httpx.get(url + "api/docs").text
+    page = httpx2.get(url + "api/docs").text
     assert '<script src="../_nbapi/static/swagger-ui-bundle.js">' in page
-    asset = httpx.get(url + "_nbapi/static/swagger-ui-bundle.js")
+    asset = httpx2.get(url + "_nbapi/static/swagger-ui-bundle.js")
     assert asset.status_code == 200
     in_process = served.run_line_magic("http", "GET /api/docs")
     assert "../_nbapi/static/swagger-ui.css" in in_process.text
     assert "cdn.jsdelivr" not in in_process.text
-    assert httpx.get(url + "_nbapi/static/nope.js").status_code == 404
+    assert httpx2.get(url + "_nbapi/static/nope.js").status_code == 404
 
 
 def test_rewrite_html_relative_to_the_page() -> None:
@@ -512,7 +512,7 @@ def test_bounded_load_with_routes_replaced_concurrently(served: Any) -> None:
     deadline = time.monotonic() + 20
 
     def hammer(worker: int) -> None:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx2.Client(base_url=url, timeout=10) as client:
             for i in range(300):  # bounded in count ...
                 if time.monotonic() > deadline:  # ... and in time
                     break
@@ -520,7 +520,7 @@ def test_bounded_load_with_routes_replaced_concurrently(served: Any) -> None:
                     response = client.get(f"load/{i}")
                     if response.status_code != 200 or response.json()["n"] != i:
                         failures.append(f"{response.status_code} {response.text[:80]}")
-                except httpx.HTTPError as exc:
+                except httpx2.HTTPError as exc:
                     failures.append(repr(exc))
                 counts[worker] += 1
         done.set()
@@ -541,9 +541,9 @@ def test_bounded_load_with_routes_replaced_concurrently(served: Any) -> None:
     assert failures == []
     assert sum(counts) > 0
     assert version > 0
-    paths = httpx.get(url + "openapi.json").json()["paths"]
+    paths = httpx2.get(url + "openapi.json").json()["paths"]
     assert list(paths) == ["/load/{n}"]  # replaced in place, never duplicated
-    assert httpx.get(url + "load/1").json()["v"] == version
+    assert httpx2.get(url + "load/1").json()["v"] == version
 
 
 def _fds() -> int:
@@ -553,14 +553,14 @@ def _fds() -> int:
 def test_no_thread_or_fd_leak_across_100_stop_start_cycles(served: Any) -> None:
     route(served, "GET /ping", "async def ping():\n    return 'pong'")
     url = base(served)
-    with httpx.Client() as client:
+    with httpx2.Client() as client:
         assert client.get(url + "ping").json() == "pong"
     served.run_line_magic("nbapi", "restart")  # warm up
     threads, fds = threading.active_count(), _fds()
     for _ in range(100):
         served.run_line_magic("nbapi", "stop")
         served.run_line_magic("nbapi", "serve")
-        with httpx.Client() as client:
+        with httpx2.Client() as client:
             assert client.get(url + "ping").json() == "pong"
     assert base(served) == url  # the same port every time: it is freed at once
     served.run_line_magic("nbapi", "stop")  # closes the last request's connection too
@@ -582,7 +582,7 @@ def test_no_leak_across_500_route_reruns(served: Any) -> None:
     assert len(session.registry.owned(app)) == 1
     assert threading.active_count() <= threads
     assert _fds() <= fds
-    assert httpx.get(url + "again").json() == 500
+    assert httpx2.get(url + "again").json() == 500
 
 
 def test_live_server_object_directly() -> None:

@@ -47,8 +47,8 @@ def write_server_notebook(path: Path, port: int) -> None:
     cells = [
         f"%load_ext nbapi\n%config NbAPI.port = {port}",
         "%%route GET /boom\ndef boom():\n    return 1 / 0",
-        "import httpx\nfrom nbapi._session import current_session\n"
-        "httpx.get(current_session().server.url + 'boom').status_code",
+        "import httpx2\nfrom nbapi._session import current_session\n"
+        "httpx2.get(current_session().server.url + 'boom').status_code",
     ]
     write_notebook(path, cells)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
 
@@ -125,12 +125,12 @@ def autostarted(client: Any, first_port: int) -> int:
 def test_autostart_serves_and_the_kernel_stays_usable(kernel: tuple[KernelManager, Any]) -> None:
     _, client = kernel
     port = autostarted(client, free_port())
-    assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=10).json() == {"hi": 1}
+    assert httpx2.get(f"http://127.0.0.1:{port}/hello", timeout=10).json() == {"hi": 1}
     assert execute(client, "print(1 + 1)").stdout == "2\n"
     # A request sent while a cell is busy is answered before the cell ends.
     for busy in ("import time; time.sleep(2)", "n = 0\nfor i in range(30_000_000): n += i"):
         msg_id = send(client, busy)
-        answer = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=10)
+        answer = httpx2.get(f"http://127.0.0.1:{port}/hello", timeout=10)
         assert answer.status_code == 200
         with pytest.raises(queue.Empty):
             client.get_shell_msg(timeout=0.01)  # the cell is still running
@@ -152,8 +152,8 @@ def test_handler_error_is_shown_in_its_route_cell(kernel: tuple[KernelManager, A
     with socket.create_connection(("127.0.0.1", port)) as raw:
         raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # uvicorn logs a warning: not into a cell
         raw.recv(1000)
-    assert httpx.get(f"http://127.0.0.1:{port}/boom", timeout=10).status_code == 500
-    assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=10).status_code == 200
+    assert httpx2.get(f"http://127.0.0.1:{port}/boom", timeout=10).status_code == 500
+    assert httpx2.get(f"http://127.0.0.1:{port}/hello", timeout=10).status_code == 200
     deadline = time.monotonic() + 30
     update = None
     while update is None and time.monotonic() < deadline:
@@ -188,8 +188,8 @@ def test_two_kernels_get_their_own_ports_and_tell_each_other_apart() -> None:
         port_b = autostarted(client_b, first)
         assert port_a != port_b
         pid_a = int(execute(client_a, "import os; os.getpid()").text)
-        assert httpx.get(f"http://127.0.0.1:{port_a}/hello").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port_b}/hello").status_code == 200
+        assert httpx2.get(f"http://127.0.0.1:{port_a}/hello").status_code == 200
+        assert httpx2.get(f"http://127.0.0.1:{port_b}/hello").status_code == 200
         moved = execute(client_b, f"%nbapi restart --port {port_a}")
         assert moved.status == "error"
         assert (
@@ -214,7 +214,7 @@ def test_shutdown_and_restart_free_the_port(tmp_path: Path) -> None:
             "app = FastAPI(lifespan=life)",
         )
         port = autostarted(client, free_port())
-        assert httpx.get(f"http://127.0.0.1:{port}/hello").status_code == 200
+        assert httpx2.get(f"http://127.0.0.1:{port}/hello").status_code == 200
         manager.restart_kernel(now=False)
         client.wait_for_ready(timeout=60)
         # The old kernel stopped its server through its own shutdown (not killed): the
@@ -228,7 +228,7 @@ def test_shutdown_and_restart_free_the_port(tmp_path: Path) -> None:
             "app = FastAPI(lifespan=life)",
         )
         assert autostarted(client, port) == port
-        assert httpx.get(f"http://127.0.0.1:{port}/hello").status_code == 200
+        assert httpx2.get(f"http://127.0.0.1:{port}/hello").status_code == 200
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=False)
@@ -244,7 +244,7 @@ def test_server_keeps_serving_through_failing_cells(kernel: tuple[KernelManager,
     answers: list[int] = []
 
     def call() -> None:
-        answers.append(httpx.get(f"http://127.0.0.1:{port}/hello", timeout=10).status_code)
+        answers.append(httpx2.get(f"http://127.0.0.1:{port}/hello", timeout=10).status_code)
 
     worker = threading.Thread(target=call)
     worker.start()

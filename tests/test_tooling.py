@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "nbapi", "tests", "benchmarks"],
-        ["ruff", "format", "--check", "nbapi", "tests", "benchmarks"],
+        ["ruff", "check", "nbapi", "tests", "benchmarks", "tools"],
+        ["ruff", "format", "--check", "nbapi", "tests", "benchmarks", "tools"],
         ["mypy"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],

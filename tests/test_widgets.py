@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import ipywidgets as widgets
 import pytest
 from IPython.core.error import UsageError
@@ -319,7 +319,7 @@ def test_json_body_with_markup_is_escaped(api: Any) -> None:
     ],
 )
 def test_body_html(body: bytes, media: str, expected: str) -> None:
-    response = httpx.Response(200, content=body, headers={"content-type": media})
+    response = httpx2.Response(200, content=body, headers={"content-type": media})
     html = _widgets.body_html(response)
     assert expected in html
     assert 'data-nbapi="body"' in html
@@ -327,7 +327,7 @@ def test_body_html(body: bytes, media: str, expected: str) -> None:
 
 def test_large_json_is_drawn_as_text() -> None:
     payload = b"[" + b",".join([b"1"] * 5000) + b"]"
-    response = httpx.Response(200, content=payload, headers={"content-type": "application/json"})
+    response = httpx2.Response(200, content=payload, headers={"content-type": "application/json"})
     html = _widgets.body_html(response)
     assert html.startswith('<pre class="nbapi-pre" data-nbapi="body">')
 
@@ -366,7 +366,7 @@ def test_history_replay_and_edit(api: Any) -> None:
     ("kind", "start"),
     [
         ("curl", "curl -X PUT 'http://127.0.0.1:8000/items/2?q=1' -H 'Content-Type: application"),
-        ("httpx", "import httpx\n\nresponse = httpx.request(\n    'PUT',"),
+        ("httpx2", "import httpx2\n\nresponse = httpx2.request(\n    'PUT',"),
         ("http", '%%http PUT /items/2?q=1\n\n{"name": "A", "price": 1}'),
     ],
 )
