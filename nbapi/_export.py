@@ -1296,7 +1296,8 @@ class _Exporter:
             blocks.append(
                 "def upload(path):\n"
                 '    """A file for a multipart form, as ``%http -f ... name@path`` sent it."""\n'
-                '    return (os.path.basename(path), open(path, "rb").read())'
+                '    with open(path, "rb") as file:\n'
+                "        return (os.path.basename(path), file.read())"
             )
         if self.uses_status_line:
             blocks.append(

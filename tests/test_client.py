@@ -242,5 +242,5 @@ def test_in_process_client_sends_httpx_default_headers(reference_app: FastAPI) -
         app_runner.close()
     assert sent == fallback  # the plain path and httpx's own path send the same request
     assert sent["x-token"] == "t"
-    assert sent["user-agent"].startswith("python-httpx/")
+    assert sent["user-agent"].startswith("python-httpx2/")
     assert sent["host"] == "testserver"

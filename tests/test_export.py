@@ -104,6 +104,9 @@ ROUTE_CELLS = [
 ]
 
 
+# FastAPI gives both methods of a multi-method route one operation id, and warns about it
+# (fastapi/openapi/utils.py, "Duplicate Operation ID"): the plain decorator does the same.
+@pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")
 @pytest.mark.parametrize(("line", "body"), ROUTE_CELLS, ids=[c[0] for c in ROUTE_CELLS])
 def test_route_cell_exports_what_the_registry_registers(line: str, body: str) -> None:
     exported = export_notebook(

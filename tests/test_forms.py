@@ -925,7 +925,7 @@ def test_http_cell_sends_the_same_request(ops: list[Operation], client: httpx2.C
         via_cell.json()
         == direct.json()
         == {
-            "user_agent": "python-httpx/" + httpx2.__version__,
+            "user_agent": "python-httpx2/" + httpx2.__version__,
             "x_token": ["a"],
             "x_count": 4,
             "ads": "c1",

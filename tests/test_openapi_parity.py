@@ -89,6 +89,9 @@ def plain_openapi(decorator: str, function: str) -> bytes:
     return TestClient(namespace["app"]).get("/openapi.json").content
 
 
+# FastAPI gives both methods of a multi-method route one operation id, and warns about it
+# (fastapi/openapi/utils.py, "Duplicate Operation ID"): the plain decorator does the same.
+@pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")
 @pytest.mark.parametrize(
     ("line", "decorator", "function"),
     CASES,
@@ -103,6 +106,8 @@ def test_openapi_identical_to_plain_decorator(
     assert served == plain_openapi(decorator, function)
 
 
+# The app holds a multi-method route: FastAPI warns that its methods share an operation id.
+@pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")
 def test_whole_app_identical(shell: Any) -> None:
     """Several cells in a row give the app the decorators give, in the same order."""
     assert shell.run_cell(textwrap.dedent(PRELUDE)).success

@@ -138,7 +138,7 @@ def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path)
             expect(put.locator(".nbapi-field-path-item_id.nbapi-warned")).to_be_visible()
             put.locator("button.nbapi-send").click()
             expect(put.locator('[data-nbapi="status"]')).to_have_text(
-                "HTTP 422 Unprocessable Entity"
+                "HTTP 422 Unprocessable Content"
             )
             expect(warnings).to_contain_text("(sent anyway)")
             expect(warnings).to_contain_text("path.item_id: 'abc' is not an integer")
@@ -219,7 +219,7 @@ def test_widgets_in_notebook7(browser: Any, notebook_dir: Path, tmp_path: Path) 
             put.locator(".nbapi-input-path-item_id input").fill("abc")
             put.locator("button.nbapi-send").click()
             expect(put.locator('[data-nbapi="status"]')).to_have_text(
-                "HTTP 422 Unprocessable Entity"
+                "HTTP 422 Unprocessable Content"
             )
             expect(put.locator(".nbapi-field-path-item_id.nbapi-invalid")).to_be_visible()
             put.locator(".nbapi-input-path-item_id input").fill("4")
