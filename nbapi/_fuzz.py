@@ -12,6 +12,7 @@ without it); an upgrade touches this file.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import random
@@ -210,12 +211,16 @@ class SentRequest:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "method": self.method,
             "url": self.url,
             "headers": [list(pair) for pair in self.headers],
-            "body": self.body_text(),
         }
+        try:
+            data["body"] = self.body.decode("utf-8")
+        except UnicodeDecodeError:  # kept exactly, for the exported test
+            data["body_hex"] = self.body.hex()
+        return data
 
 
 @dataclass
@@ -472,7 +477,12 @@ class _Judge:
         self.checks = [(name, REGISTRY.get_one(name)) for name in checks]
 
     def judge(
-        self, case: Any, sent: SentRequest, response: httpx2.Response, entry: LogEntry | None
+        self,
+        case: Any,
+        sent: SentRequest,
+        response: httpx2.Response,
+        entry: LogEntry | None,
+        recorder: Any = None,
     ) -> Finding | None:
         import schemathesis
         from schemathesis.errors import FailureGroup
@@ -482,7 +492,7 @@ class _Judge:
             if name != "not_a_server_error" and response.status_code >= 500:
                 continue  # a server error's status, type and body follow from the error
             try:
-                case.validate_response(wrapped, checks=[check])
+                case.validate_response(wrapped, checks=[check], recorder=recorder)
             except FailureGroup as group:
                 failure = group.exceptions[0]
                 return self._finding(case, name, failure, sent, response, entry)
@@ -645,9 +655,11 @@ class _Run:
 
     def stateful(self, schema: Any, judge: _Judge, seed: int) -> None:
         import hypothesis
+        import schemathesis
         from hypothesis.stateful import run_state_machine_as_test
 
-        sender = self.sender
+        sender, seen = self.sender, self.seen
+        seen.clear()
         base = schema.as_state_machine()
 
         class Machine(base):  # type: ignore[misc, valid-type]
@@ -655,13 +667,14 @@ class _Run:
                 sent = sender.request_of(case)
                 response, entry = sender.send(sent)
                 self._nbapi_last = (sent, response, entry)
-                return response
+                return schemathesis.Response.from_any(response)
 
             def validate_response(self, response: Any, case: Any, *args: Any, **kw: Any) -> None:
                 sent, raw, entry = self._nbapi_last
-                finding = judge.judge(case, sent, raw, entry)
+                finding = judge.judge(case, sent, raw, entry, getattr(self, "recorder", None))
                 if finding is not None:
                     key = f"stateful {finding.operation} {finding.kind}"
+                    seen[key] = finding
                     error = _found_class(key)(key)
                     error.finding = finding
                     raise error
@@ -676,8 +689,19 @@ class _Run:
             for inner in _flatten(exc):
                 if isinstance(inner, _Found) and inner.finding not in self.findings:
                     self.findings.append(inner.finding)
+                elif type(inner).__name__ == "NoLinksFound":
+                    self.errors.append(
+                        "--stateful: the OpenAPI has no links to follow; add them to a response, "
+                        'e.g. responses={201: {"links": {...}}}'
+                    )
+                    break
                 elif not isinstance(inner, _Found | AssertionError):
-                    self.errors.append(f"stateful: {_one_line(inner)}")
+                    # The app's data changed under Hypothesis (it replays sequences to shrink
+                    # them): keep the smallest failing request it saw.
+                    found = [f for f in seen.values() if f not in self.findings]
+                    self.findings.extend(found)
+                    if not found:
+                        self.errors.append(f"stateful: {_one_line(inner)}")
                     break
 
 
@@ -701,12 +725,14 @@ def run_fuzz(
     schemathesis = _schemathesis()
     app = session.app
     try:
-        schema = schemathesis.openapi.from_dict(app.openapi())
+        schema = schemathesis.openapi.from_dict(copy.deepcopy(app.openapi()))
     except Exception as exc:
         msg = f"cannot read the app's OpenAPI for fuzzing ({_one_line(exc)}); check /openapi.json"
         raise FuzzError(msg) from None
     operations = _operations(schema, options)
     checks = [name for name in options.checks if name not in STATEFUL_CHECKS or options.stateful]
+    if options.stateful and options.checks == DEFAULT_CHECKS:
+        checks += STATEFUL_CHECKS
     if not checks:
         raise FuzzError("--checks: those checks only run with --stateful; add --stateful")
     seed = options.seed if options.seed is not None else random.randrange(100_000)
