@@ -76,7 +76,8 @@ class FindingsWidget(widgets.VBox):
         super().__init__()
         self.report = report
         self.output = widgets.HTML("")
-        rows: list[widgets.Widget] = [widgets.HTML(f"<b>{html.escape(report.text().splitlines()[0])}</b>")]
+        head = html.escape(report.text().splitlines()[0])
+        rows: list[widgets.Widget] = [widgets.HTML(f"<b>{head}</b>")]
         for finding in report.findings:
             rows.append(self._row(finding))
         self.children = [*rows, self.output]

@@ -60,8 +60,6 @@ _FUZZ_MIME = "application/vnd.nbapi.fuzz+json"
 USAGE = "%nbapi fuzz [METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]"
 
 
-
-
 class FuzzHelp:
     """``%nbapi fuzz --help``: the options and every check."""
 
@@ -74,8 +72,8 @@ class FuzzHelp:
         return "\n".join(
             [
                 f"usage: {USAGE}",
-                "Generates requests from the app's OpenAPI (Schemathesis) and sends them in-process,",
-                "as %http does; each finding keeps the smallest request that fails (shrunk).",
+                "Generates requests from the app's OpenAPI (Schemathesis) and sends them",
+                "in-process, as %http does; each finding keeps the smallest failing request.",
                 "Without METHOD PATH every operation is tested. Requests run your handlers: POST,",
                 "PUT and DELETE operations change the app's data as any request would.",
                 f"  --examples N   requests generated per operation (default {DEFAULT_EXAMPLES})",
@@ -183,7 +181,10 @@ class SentRequest:
     @property
     def http(self) -> str:
         """An ``%http`` line, or an ``%%http`` cell when there are headers or a body."""
-        headers = [(n, v) for n, v in self.headers if not (self.is_json() and n.lower() == "content-type")]
+        json_body = self.is_json()
+        headers = [
+            (n, v) for n, v in self.headers if not (json_body and n.lower() == "content-type")
+        ]
         if not self.body and not headers:
             return f"%http {self.method} {self.url}"
         if self.is_json() and self.body:
@@ -315,7 +316,8 @@ class FuzzReport:
         if self.interrupted:
             head += " (interrupted: findings so far)"
         count = len(self.findings)
-        lines = [f"{head}: {count} finding{'s' * (count != 1)}" if count else f"{head}: no findings"]
+        summary = f"{count} finding{'s' * (count != 1)}" if count else "no findings"
+        lines = [f"{head}: {summary}"]
         if self.findings:
             rows = [
                 (f.operation, f.kind, str(f.status_code), f.http.splitlines()[0])
@@ -413,7 +415,7 @@ class _Sender:
             files=kwargs.get("files"),
         )
         body = request.read()
-        if "json" in kwargs and kwargs.get("json") is not None or body:
+        if kwargs.get("json") is not None or body:
             kind = request.headers.get("content-type")
             if kind and not any(n.lower() == "content-type" for n, _ in headers):
                 headers.append(("Content-Type", kind))
@@ -450,7 +452,7 @@ def _operations(schema: Any, options: FuzzOptions) -> list[Any]:
     raise FuzzError(msg)
 
 
-class _Found(Exception):  # noqa: N818 - what the test raises for Hypothesis to shrink
+class _Found(Exception):  # what the test raises, for Hypothesis to shrink
     finding: Finding
 
 
@@ -579,8 +581,9 @@ def _settings(options: FuzzOptions, stateful: bool = False) -> Any:
 
 
 def _flatten(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [inner for child in exc.exceptions for inner in _flatten(child)]
+    children = getattr(exc, "exceptions", None)  # an exception group (3.10: the backport)
+    if isinstance(children, tuple):
+        return [inner for child in children for inner in _flatten(child)]
     return [exc]
 
 
@@ -636,7 +639,7 @@ class _Run:
             for mode in modes:
                 try:
                     self._test_operation(operation, mode, judge, seed)
-                except (Exception, BaseExceptionGroup) as exc:
+                except Exception as exc:
                     for inner in _flatten(exc):
                         if isinstance(inner, _Found):
                             found[str(inner)] = inner.finding
@@ -685,7 +688,7 @@ class _Run:
 
             with with_reporter(lambda *_: None):
                 run_state_machine_as_test(machine, settings=_settings(self.options))
-        except (Exception, BaseExceptionGroup) as exc:
+        except Exception as exc:
             for inner in _flatten(exc):
                 if isinstance(inner, _Found) and inner.finding not in self.findings:
                     self.findings.append(inner.finding)

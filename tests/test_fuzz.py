@@ -1,0 +1,303 @@
+"""%nbapi fuzz in a real IPython shell: planted bugs found, shrunk, replayed, reproducible."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from IPython.core.error import UsageError
+
+from nbapi import _fuzz
+from nbapi._findings import FindingsWidget
+from nbapi._fuzz import FuzzError, FuzzOptions, SentRequest, parse_args, run_fuzz
+from nbapi._session import current_session
+
+SETUP = """
+from fastapi import HTTPException
+from pydantic import BaseModel
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+items = {}
+"""
+
+# Three planted bugs: a crash on a negative number, a response that breaks its
+# response_model for a negative price, and a 404 the schema does not document.
+ROUTES = [
+    (
+        "GET /root/<int:number>",
+        """
+        import math
+
+        def root(number):
+            return {"root": math.isqrt(number)}
+        """,
+    ),
+    (
+        "POST /items response_model=Item",
+        """
+        def create_item(item: Item):
+            if item.price < 0:
+                return {"name": item.name}
+            items[len(items)] = item
+            return item
+        """,
+    ),
+    (
+        "GET /items/<int:item_id>",
+        """
+        def read_item(item_id):
+            if item_id not in items:
+                raise HTTPException(404, "no such item")
+            return items[item_id]
+        """,
+    ),
+]
+
+
+def route(shell: Any, line: str, cell: str) -> None:
+    shell.run_cell_magic("route", line, textwrap.dedent(cell))
+
+
+def state(app: FastAPI) -> tuple[list[Any], str]:
+    app.openapi_schema = None
+    return list(app.router.routes), json.dumps(app.openapi(), sort_keys=True)
+
+
+@pytest.fixture
+def buggy(shell: Any) -> Any:
+    shell.run_cell(SETUP)
+    for line, cell in ROUTES:
+        route(shell, line, cell)
+    return shell
+
+
+def fuzz(shell: Any, line: str) -> Any:
+    return shell.run_line_magic("nbapi", f"fuzz {line}")
+
+
+# -- arguments ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], FuzzOptions()),
+        (["GET", "/items/{item_id}"], FuzzOptions(method="GET", path="/items/{item_id}")),
+        (["get", "/x", "--examples", "5"], FuzzOptions(method="GET", path="/x", examples=5)),
+        (["/x", "--seed=7"], FuzzOptions(path="/x", seed=7)),
+        (
+            ["--checks", "not_a_server_error,status_code_conformance"],
+            FuzzOptions(checks=("not_a_server_error", "status_code_conformance")),
+        ),
+        (["--checks", "all", "--stateful"], FuzzOptions(checks=tuple(_fuzz.CHECKS), stateful=True)),
+    ],
+)
+def test_parse_args(argv: list[str], expected: FuzzOptions) -> None:
+    assert parse_args(argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "--examples many",
+            "--examples 'many' is not a number from 1 to 100000; e.g. --examples 20",
+        ),
+        ("--examples 0", "--examples '0' is not a number from 1 to 100000; e.g. --examples 20"),
+        ("--examples", "--examples None is not a number from 1 to 100000; e.g. --examples 20"),
+        ("--seed -1", "--seed '-1' is not a number from 0 to 9223372036854775807; e.g. --seed 20"),
+        ("--checks bogus", "unknown check 'bogus'; use all, or some of not_a_server_error, "),
+        ("--fast", "unknown option '--fast'; usage: %nbapi fuzz [METHOD PATH]"),
+        ("GET /a /b", "%nbapi fuzz takes one operation, got 'GET /a /b'"),
+        (
+            "GET /nowhere",
+            "%nbapi fuzz: no operation 'GET /nowhere'; use one of GET /root/{number}, ",
+        ),
+        ("DELETE /root/{number}", "%nbapi fuzz: no operation 'DELETE /root/{number}'"),
+        ("--checks use_after_free", "--checks: those checks only run with --stateful"),
+    ],
+)
+def test_bad_arguments_are_one_line(buggy: Any, line: str, message: str) -> None:
+    app = buggy.user_ns["app"]
+    before = state(app)
+    with pytest.raises(UsageError) as info:
+        fuzz(buggy, line)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+    assert state(app) == before
+
+
+def test_help_names_every_check(shell: Any) -> None:
+    text = repr(fuzz(shell, "--help"))
+    for name in _fuzz.CHECKS:
+        assert name in text
+    assert "changes the app's in-memory data" in text
+
+
+# -- findings -----------------------------------------------------------------------------
+def test_finds_the_planted_bugs_shrunk(buggy: Any) -> None:
+    report = fuzz(buggy, "--seed 1 --examples 100")
+    found = {(f.operation, f.kind, f.status_code) for f in report}
+    assert ("GET /root/{number}", "not_a_server_error", 500) in found
+    assert ("POST /items", "not_a_server_error", 500) in found
+    assert ("GET /items/{item_id}", "status_code_conformance", 404) in found
+    assert not report.ok
+    crash = next(f for f in report if f.operation == "GET /root/{number}")
+    assert crash.http == "%http GET /root/-1"  # shrunk to the smallest failing value
+    assert crash.error == "ValueError: isqrt() argument must be nonnegative"
+    assert "in root" in (crash.traceback or "")
+    assert "math.isqrt(number)" in (crash.traceback or "")
+    invalid = next(f for f in report if f.operation == "POST /items")
+    # Shrunk: the smallest failing body has the shortest name and a negative price.
+    assert invalid.http.startswith("%%http POST /items\n\n")
+    body = json.loads(invalid.http.split("\n\n", 1)[1])
+    assert body["name"] == ""
+    assert body["price"] < 0
+    assert "ResponseValidationError" in (invalid.error or "")
+    text = repr(report)
+    assert text.splitlines()[0].startswith("nbapi fuzz: 3 operations, ")
+    assert "seed 1: 3 findings" in text.splitlines()[0]
+
+
+def test_same_seed_same_text(buggy: Any) -> None:
+    # POST /items adds to `items`, so the 404 finding depends on the data: start clean each time.
+    texts = []
+    for _ in range(2):
+        buggy.user_ns["items"].clear()
+        texts.append(repr(fuzz(buggy, "--seed 5 --examples 30")))
+    assert texts[0] == texts[1]
+    for volatile in ("0x", " ms", "ipython-input"):
+        assert volatile not in texts[0]
+
+
+def test_routes_and_openapi_unchanged(buggy: Any) -> None:
+    app = buggy.user_ns["app"]
+    before = state(app)
+    fuzz(buggy, "--seed 2 --examples 20 --checks all")
+    assert state(app) == before
+
+
+def test_one_operation_and_replay(buggy: Any) -> None:
+    report = fuzz(buggy, "GET /root/{number} --seed 3 --examples 100")
+    assert report.operations == ["GET /root/{number}"]
+    (finding,) = list(report)
+    replayed = finding.replay()
+    assert replayed.status_code == 500
+    assert replayed.text_view().startswith("HTTP 500 Internal Server Error")
+    # The request went through the runner, as %http does: its log has the error.
+    log = current_session().runner.log
+    assert (log[-1].method, log[-1].path) == ("GET", "/root/-1")
+    assert log[-1].error
+
+
+def test_clean_app_is_ok(shell: Any) -> None:
+    route(shell, "GET /hello", "def hello(name: str = 'x'):\n    return {'hello': name}\n")
+    report = fuzz(shell, "--seed 0 --examples 20")
+    assert report.ok
+    assert list(report) == []
+    assert repr(report).endswith("seed 0: no findings")
+
+
+def test_negative_data_on_request(shell: Any) -> None:
+    # A handler that reads the raw query accepts what its schema forbids.
+    route(
+        shell,
+        "GET /page",
+        """
+        from fastapi import Query, Request
+
+        def page(request: Request, size: int = Query(10, ge=1, le=50)):
+            return {"size": size}
+        """,
+    )
+    assert fuzz(shell, "--seed 0 --examples 30").ok
+    report = fuzz(shell, "--seed 0 --examples 30 --checks negative_data_rejection")
+    assert report.checks == ("negative_data_rejection",)
+    assert report.requests > 30  # the negative phase ran too
+
+
+def test_interrupt_keeps_findings(buggy: Any) -> None:
+    calls = []
+
+    def progress(done: int, total: int, requests: int, findings: int) -> None:
+        calls.append(done)
+        if done == 1:
+            raise KeyboardInterrupt
+
+    options = FuzzOptions(seed=1, examples=100)
+    report = run_fuzz(current_session(), options, progress)
+    assert report.interrupted
+    assert not report.ok
+    assert [f.operation for f in report] == ["GET /root/{number}"]
+    assert "(interrupted: findings so far)" in repr(report).splitlines()[0]
+
+
+def test_missing_schemathesis_is_one_line(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    route(shell, "GET /hello", "def hello():\n    return 1\n")
+    monkeypatch.setitem(sys.modules, "schemathesis", None)  # makes `import schemathesis` fail
+    with pytest.raises(UsageError, match=r"pip install nbapi\[fuzz\]$"):
+        fuzz(shell, "")
+
+
+@pytest.mark.parametrize(
+    ("request_", "http"),
+    [
+        (SentRequest("GET", "/items/0?q="), "%http GET /items/0?q="),
+        (
+            SentRequest("POST", "/items", [("Content-Type", "application/json")], b'{"a":1}'),
+            '%%http POST /items\n\n{"a":1}',
+        ),
+        (
+            SentRequest("GET", "/me", [("x-token", "")]),
+            "%%http GET /me\nx-token: ",
+        ),
+        (
+            SentRequest("POST", "/f", [("Content-Type", "text/plain")], b"hi"),
+            "%%http POST /f\nContent-Type: text/plain\n\nhi",
+        ),
+    ],
+)
+def test_request_as_http(request_: SentRequest, http: str) -> None:
+    assert request_.http == http
+
+
+def test_findings_widget_replays(buggy: Any) -> None:
+    report = fuzz(buggy, "GET /root/{number} --seed 3 --examples 100")
+    widget = report.widget()
+    assert isinstance(widget, FindingsWidget)
+    assert repr(widget) == "<nbapi fuzz findings: 1>"
+    row = widget.children[1]
+    replay, as_http, as_curl = row.children[1:]
+    replay.click()
+    assert "HTTP 500 Internal Server Error" in widget.output.value
+    as_http.click()
+    assert "%http GET /root/-1" in widget.output.value
+    as_curl.click()
+    assert "curl -X GET" in widget.output.value
+
+
+def test_report_keeps_requests_for_export(buggy: Any) -> None:
+    report = fuzz(buggy, "GET /root/{number} --seed 3 --examples 100")
+    bundle = report._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(report)
+    assert bundle["application/vnd.nbapi.fuzz+json"] == {
+        "version": 1,
+        "findings": [
+            {
+                "operation": "GET /root/{number}",
+                "kind": "not_a_server_error",
+                "status_code": 500,
+                "request": {"method": "GET", "url": "/root/-1", "headers": [], "body": ""},
+            }
+        ],
+    }
+
+
+def test_missing_option_value_is_user_error() -> None:
+    with pytest.raises(FuzzError, match=r"^--checks needs check names"):
+        parse_args(["--checks", ""])
