@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from ._client import BASE_URL, HttpResponse, InProcessTransport, format_table
+from ._client import BASE_URL, HttpCall, HttpResponse, InProcessTransport, format_table
 from ._errors import UserError
 from ._runner import LogEntry
 
@@ -351,6 +351,31 @@ class FuzzReport:
         bundle["text/plain"] = self.text()
         bundle[_FUZZ_MIME] = self.data()
         return bundle
+
+
+def saved_findings(outputs: Sequence[Any]) -> list[tuple[HttpCall, int]]:
+    """Each finding a notebook cell's saved outputs keep: its request as ``%http`` and status.
+
+    For ``nbapi export``; a request whose body is not text is left out.
+    """
+    found: list[tuple[HttpCall, int]] = []
+    for output in outputs:
+        data = output.get("data", {}).get(_FUZZ_MIME) if isinstance(output, dict) else None
+        for finding in data.get("findings", []) if isinstance(data, dict) else []:
+            request = finding.get("request", {})
+            if "body" not in request:
+                continue
+            headers = [(str(n), str(v)) for n, v in request.get("headers", [])]
+            sent = SentRequest(request["method"], request["url"], headers, request["body"].encode())
+            if sent.is_json() and sent.body:
+                try:  # as %%http sends it: a JSON body without its Content-Type line
+                    json.loads(sent.body)
+                    headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
+                except ValueError:
+                    pass
+            call = HttpCall(sent.method, sent.url, headers=headers, body=request["body"])
+            found.append((call, int(finding["status_code"])))
+    return found
 
 
 def _in_kernel() -> bool:
@@ -793,4 +818,5 @@ __all__ = [
     "fuzz_command",
     "parse_args",
     "run_fuzz",
+    "saved_findings",
 ]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from fastapi import FastAPI
 from IPython.core.error import UsageError
 
 from nbapi import _fuzz
+from nbapi._export import export_notebook, write_export
 from nbapi._findings import FindingsWidget
 from nbapi._fuzz import FuzzError, FuzzOptions, SentRequest, parse_args, run_fuzz
 from nbapi._session import current_session
@@ -301,3 +305,98 @@ def test_report_keeps_requests_for_export(buggy: Any) -> None:
 def test_missing_option_value_is_user_error() -> None:
     with pytest.raises(FuzzError, match=r"^--checks needs check names"):
         parse_args(["--checks", ""])
+
+
+# -- export ---------------------------------------------------------------------------------
+FIXED_ROOT = """
+import math
+from fastapi import HTTPException
+
+def root(number):
+    if number < 0:
+        raise HTTPException(422, "number must be nonnegative")
+    return {"root": math.isqrt(number)}
+"""
+
+
+def _exported_notebook(shell: Any, root_source: str) -> Any:
+    """A notebook whose fuzz cell kept the findings of the buggy app; its route is ``root_source``."""
+    route(shell, *ROUTES[0])
+    report = fuzz(shell, "GET /root/{number} --seed 3 --examples 100")
+    bundle = {k: v for k, v in report._repr_mimebundle_().items() if "widget" not in k}
+    nb = nbformat.v4.new_notebook()
+    sources = [f"%%route GET /root/<int:number>\n{root_source.strip()}", "%nbapi fuzz --seed 3"]
+    nb.cells = [nbformat.v4.new_code_cell(s, id=f"c{i}") for i, s in enumerate(sources)]
+    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", bundle, execution_count=2)]
+    return nb
+
+
+@pytest.mark.parametrize(("source", "passes"), [(FIXED_ROOT, True), (ROUTES[0][1], False)])
+def test_export_keeps_findings_as_regression_tests(
+    shell: Any, tmp_path: Path, source: str, passes: bool
+) -> None:
+    exported = export_notebook(_exported_notebook(shell, textwrap.dedent(source)))
+    assert 'response = client.get("/root/-1")' in exported.test_py
+    assert "assert response.status_code < 500, response.text  # was 500" in exported.test_py
+    assert "schemathesis" not in exported.test_py
+    write_export(exported, tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:nbval",
+            "-o",
+            "addopts=",
+            "test_app.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode == 0) is passes, result.stdout + result.stderr
+
+
+def test_export_asserts_the_status_of_other_findings(shell: Any) -> None:
+    nb = nbformat.v4.new_notebook()
+    data = {
+        "version": 1,
+        "findings": [
+            {
+                "operation": "GET /items/{item_id}",
+                "kind": "status_code_conformance",
+                "status_code": 404,
+                "request": {"method": "GET", "url": "/items/0", "headers": [], "body": ""},
+            },
+            {
+                "operation": "POST /items",
+                "kind": "not_a_server_error",
+                "status_code": 500,
+                "request": {
+                    "method": "POST",
+                    "url": "/items",
+                    "headers": [["Content-Type", "application/json"]],
+                    "body": '{"name":"","price":-1.0}',
+                },
+            },
+        ],
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "%%route GET /items/<int:item_id>\ndef f(item_id):\n    return 1", id="a"
+        ),
+        nbformat.v4.new_code_cell("%nbapi fuzz", id="b"),
+    ]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output(
+            "execute_result", {"text/plain": "...", _fuzz._FUZZ_MIME: data}, execution_count=1
+        )
+    ]
+    test_py = export_notebook(nb).test_py
+    assert 'response = client.get("/items/0")\n    assert response.status_code == 404' in test_py
+    assert 'client.post("/items", json={"name": "", "price": -1.0})' in test_py
