@@ -54,7 +54,11 @@ def progress_display() -> Iterator[Progress]:
     label = widgets.Label("")
     box = widgets.HBox([bar, label])
     display_id = f"nbapi-fuzz-{uuid.uuid4().hex}"
-    display(box, display_id=display_id)
+    # The same empty text now and after the run: nbval compares what it saw (it does not
+    # apply display updates) with the saved notebook (where the update replaced the bar).
+    bundle = dict(box._repr_mimebundle_() or {})
+    bundle["text/plain"] = ""
+    display(bundle, raw=True, display_id=display_id)
 
     def kernel(done: int, total: int, requests: int, findings: int) -> None:
         bar.max = max(total, 1)
