@@ -462,7 +462,7 @@ def _operations(schema: Any, options: FuzzOptions) -> list[Any]:
     matches = [op for op in operations if op.path == options.path]
     if options.method is not None:
         matches = [op for op in matches if op.method.upper() == options.method]
-    if len(matches) == 1 or (matches and options.method is None and len(matches) == 1):
+    if len(matches) == 1:
         return matches
     labels = [op.label for op in operations]
     if not matches:
@@ -653,7 +653,8 @@ class _Run:
             response, entry = sender.send(sent)
             finding = judge.judge(case, sent, response, entry)
             if finding is not None:
-                key = f"{finding.operation} {finding.kind} {finding.error or ''}".split(":")[0]
+                error_type = (finding.error or "").split(":")[0]
+                key = f"{finding.operation} {finding.kind} {error_type}"
                 seen[key] = finding
                 error = _found_class(key)(key)
                 error.finding = finding
@@ -743,7 +744,8 @@ class _Run:
 def _unsendable_errors() -> tuple[type[BaseException], ...]:
     from schemathesis.core.errors import SerializationNotPossible
 
-    return (SerializationNotPossible, UnicodeEncodeError, httpx2.InvalidURL)
+    # Requests no client could send (a header value httpx refuses, ...): Hypothesis draws again.
+    return (SerializationNotPossible, UnicodeError, httpx2.InvalidURL, ValueError, TypeError)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -758,13 +760,17 @@ def run_fuzz(
 ) -> FuzzReport:
     """Fuzz the kernel's app; ``progress(operations done, operations, requests, findings)``."""
     schemathesis = _schemathesis()
-    app = session.app
+    app = session.current_app()
+    if app is None:
+        raise FuzzError("there is no app to fuzz yet; run a %%route cell first")
     try:
         schema = schemathesis.openapi.from_dict(copy.deepcopy(app.openapi()))
     except Exception as exc:
         msg = f"cannot read the app's OpenAPI for fuzzing ({_one_line(exc)}); check /openapi.json"
         raise FuzzError(msg) from None
     operations = _operations(schema, options)
+    if not operations:
+        raise FuzzError("the app has no operations in its OpenAPI yet; run a %%route cell first")
     checks = [name for name in options.checks if name not in STATEFUL_CHECKS or options.stateful]
     if options.stateful and options.checks == DEFAULT_CHECKS:
         checks += STATEFUL_CHECKS

@@ -400,3 +400,35 @@ def test_export_asserts_the_status_of_other_findings(shell: Any) -> None:
     test_py = export_notebook(nb).test_py
     assert 'response = client.get("/items/0")\n    assert response.status_code == 404' in test_py
     assert 'client.post("/items", json={"name": "", "price": -1.0})' in test_py
+
+
+def test_nothing_to_fuzz_is_one_line(shell: Any) -> None:
+    with pytest.raises(
+        UsageError, match=r"^there is no app to fuzz yet; run a %%route cell first$"
+    ):
+        fuzz(shell, "")
+    shell.run_cell("from fastapi import FastAPI\napp = FastAPI()")
+    with pytest.raises(UsageError, match=r"^the app has no operations in its OpenAPI yet"):
+        fuzz(shell, "")
+
+
+def test_path_parameter_with_converter(shell: Any) -> None:
+    # A ":" in the path must not merge findings of different kinds on one operation.
+    route(
+        shell,
+        "GET /files/<path:name>",
+        """
+        def read_file(name):
+            if name.startswith("."):
+                raise RuntimeError("hidden file")
+            return {"name": name}
+        """,
+    )
+    report = fuzz(shell, "--seed 0 --examples 100")
+    assert [(f.operation, f.kind) for f in report] == [
+        ("GET /files/{name}", "not_a_server_error"),
+        ("GET /files/{name}", "status_code_conformance"),  # a 404 for a name with a "/"
+    ]
+    assert report[0].error == "RuntimeError: hidden file"
+    assert report[0].http.startswith("%http GET /files/.")
+    assert report[1].status_code == 404
