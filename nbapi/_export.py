@@ -733,7 +733,7 @@ class _Exporter:
 
     def fuzz_findings(self, cell: _Cell) -> None:
         """Each ``%nbapi fuzz`` finding in the cell's saved output becomes a regression test."""
-        from ._fuzz import saved_findings
+        from ._findings import saved_findings
 
         for call, status in saved_findings(cell.outputs):
             request = Request(call, f"%http {call.method} {call.url}")

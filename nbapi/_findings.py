@@ -1,123 +1,284 @@
-"""The widgets of ``%nbapi fuzz``: its progress while it runs, and the findings.
+"""What ``%nbapi fuzz`` found: the findings, the report, and what the notebook keeps of them.
 
-``FindingsWidget`` lists each finding with Replay (sent in-process again, the
-response shown as ``%http`` shows it) and the request as ``%%http`` or curl, to
-copy. Outside Jupyter the progress is one line on stderr.
+A ``Finding`` holds the smallest failing request (``SentRequest``), which check failed, the
+status and, for a server error, the handler's frames; it replays itself in-process. The
+``FuzzReport`` is a deterministic text table and, in Jupyter, a widget; its data in the
+saved notebook (``FUZZ_MIME``) is what ``nbapi export`` turns into tests. No Schemathesis
+here: reading findings back needs none.
 """
 
 from __future__ import annotations
 
-import contextlib
-import html
+import datetime
+import json
+import re
 import sys
-import uuid
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-import ipywidgets as widgets
+import httpx2
 
-if TYPE_CHECKING:
-    from ._fuzz import Finding, FuzzReport
+from ._client import BASE_URL, HttpCall, HttpResponse, InProcessTransport, format_table
 
-Progress = Callable[[int, int, int, int], None]
-
-
-def _line(done: int, total: int, requests: int, findings: int) -> str:
-    return (
-        f"nbapi fuzz: {done}/{total} operations, {requests} requests, "
-        f"{findings} finding{'s' * (findings != 1)}"
-    )
+FUZZ_MIME = "application/vnd.nbapi.fuzz+json"
 
 
-@contextlib.contextmanager
-def progress_display() -> Iterator[Progress]:
-    """A progress bar in Jupyter (gone when the run ends), else a line on stderr."""
-    from ._fuzz import _in_kernel
+@dataclass
+class SentRequest:
+    """A request as it was sent: the path with its query, headers the case set, the body."""
 
-    if not _in_kernel():
-        shown = [False]
+    method: str
+    url: str  # path and query, e.g. "/items/0?q="
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
 
-        def terminal(done: int, total: int, requests: int, findings: int) -> None:
-            shown[0] = True
-            sys.stderr.write("\r" + _line(done, total, requests, findings))
-            sys.stderr.flush()
+    def body_text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
 
-        try:
-            yield terminal
-        finally:
-            if shown[0]:
-                sys.stderr.write("\n")
-        return
-    from IPython.display import display, update_display
+    def is_json(self) -> bool:
+        types = [v for n, v in self.headers if n.lower() == "content-type"]
+        return bool(types) and types[0].split(";")[0].strip() == "application/json"
 
-    bar = widgets.IntProgress(value=0, min=0, max=1, description="fuzzing")
-    label = widgets.Label("")
-    box = widgets.HBox([bar, label])
-    display_id = f"nbapi-fuzz-{uuid.uuid4().hex}"
-    # The same empty text now and after the run: nbval compares what it saw (it does not
-    # apply display updates) with the saved notebook (where the update replaced the bar).
-    bundle = dict(box._repr_mimebundle_() or {})
-    bundle["text/plain"] = ""
-    display(bundle, raw=True, display_id=display_id)
+    @property
+    def http(self) -> str:
+        """An ``%http`` line, or an ``%%http`` cell when there are headers or a body."""
+        json_body = self.is_json()
+        headers = [
+            (n, v) for n, v in self.headers if not (json_body and n.lower() == "content-type")
+        ]
+        if not self.body and not headers:
+            return f"%http {self.method} {self.url}"
+        if self.is_json() and self.body:
+            try:  # %%http reads a body as JSON unless a Content-Type says otherwise
+                json.loads(self.body)
+            except ValueError:
+                headers = list(self.headers)
+        lines = [f"%%http {self.method} {self.url}", *(f"{n}: {v}" for n, v in headers)]
+        return "\n".join([*lines, "", self.body_text()] if self.body else lines)
 
-    def kernel(done: int, total: int, requests: int, findings: int) -> None:
-        bar.max = max(total, 1)
-        bar.value = done
-        label.value = _line(done, total, requests, findings)
+    @property
+    def curl(self) -> str:
+        import shlex
 
-    try:
-        yield kernel
-    finally:
-        # An empty text output in place of the bar: the saved notebook stays deterministic.
-        update_display({"text/plain": ""}, raw=True, display_id=display_id)
-        box.close()
+        parts = ["curl", "-X", self.method, shlex.quote(f"http://127.0.0.1:8000{self.url}")]
+        for name, value in self.headers:
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if self.body:
+            parts += ["-d", shlex.quote(self.body_text())]
+        return " ".join(parts)
 
-
-class FindingsWidget(widgets.VBox):
-    """Each finding of a report with Replay, ``%%http`` and curl."""
-
-    def __init__(self, report: FuzzReport) -> None:
-        super().__init__()
-        self.report = report
-        self.output = widgets.HTML("")
-        head = html.escape(report.text().splitlines()[0])
-        rows: list[widgets.Widget] = [widgets.HTML(f"<b>{head}</b>")]
-        for finding in report.findings:
-            rows.append(self._row(finding))
-        self.children = [*rows, self.output]
-
-    def _row(self, finding: Finding) -> widgets.Widget:
-        text = (
-            f"<code>{html.escape(finding.operation)}</code> {html.escape(finding.title)} "
-            f"<span style='color:#c62828'>HTTP {finding.status_code}</span>"
+    def to_httpx(self) -> httpx2.Request:
+        return httpx2.Request(
+            self.method, BASE_URL + self.url, headers=self.headers, content=self.body or None
         )
-        replay = widgets.Button(description="Replay", layout=widgets.Layout(width="auto"))
-        as_http = widgets.Button(description="%%http", layout=widgets.Layout(width="auto"))
-        as_curl = widgets.Button(description="curl", layout=widgets.Layout(width="auto"))
-        replay.on_click(lambda _: self.show_replay(finding))
-        as_http.on_click(lambda _: self.show_text(finding.http))
-        as_curl.on_click(lambda _: self.show_text(finding.curl))
-        return widgets.HBox([widgets.HTML(text), replay, as_http, as_curl])
 
-    def show_replay(self, finding: Finding) -> None:
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "method": self.method,
+            "url": self.url,
+            "headers": [list(pair) for pair in self.headers],
+        }
         try:
-            text = finding.replay().text_view()
-        except Exception as exc:  # the widget says what went wrong instead of raising
-            text = f"replay failed: {type(exc).__name__}: {exc}"
-        self.output.value = f"<pre>{html.escape(text)}</pre>"
+            data["body"] = self.body.decode("utf-8")
+        except UnicodeDecodeError:  # kept exactly, for the exported test
+            data["body_hex"] = self.body.hex()
+        return data
 
-    def show_text(self, text: str) -> None:
-        self.output.value = (
-            "<textarea readonly rows='6' style='width:100%;font-family:monospace'>"
-            f"{html.escape(text)}</textarea>"
-        )
+
+@dataclass
+class Finding:
+    """One failure, with the smallest request Hypothesis found for it."""
+
+    operation: str  # "GET /items/{item_id}"
+    kind: str  # the check that failed: "not_a_server_error", ...
+    title: str  # Schemathesis' title: "Server error", "Undocumented HTTP status code", ...
+    message: str
+    status_code: int
+    request: SentRequest
+    error: str | None = None  # "ZeroDivisionError: division by zero", for a server error
+    traceback: str | None = None  # the handler's frames only
+    session: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def http(self) -> str:
+        """The reproducing request as an ``%%http`` cell (or ``%http`` line)."""
+        return self.request.http
+
+    @property
+    def curl(self) -> str:
+        return self.request.curl
+
+    def replay(self) -> HttpResponse:
+        """Send the request again, in-process; the response as ``%http`` shows it."""
+        from ._session import current_session
+
+        session = self.session if self.session is not None else current_session()
+        return HttpResponse(exchange(InProcessTransport(session.runner), self.request))
+
+    def detail(self) -> str:
+        lines = [f"{self.operation}: {self.title} ({self.kind}, HTTP {self.status_code})"]
+        lines += [f"  {line}" for line in self.message.splitlines() if line.strip()]
+        if self.error:
+            lines += [f"  {line}" for line in _error_lines(self.error)]
+        if self.traceback:
+            lines.append("  in your code:")
+            lines += [f"  {line}" for line in self.traceback.splitlines()]
+        lines.append("  request:")
+        lines += [f"    {line}".rstrip() for line in self.http.splitlines()]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "kind": self.kind,
+            "status_code": self.status_code,
+            "request": self.request.as_dict(),
+        }
 
     def __repr__(self) -> str:
-        count = len(self.report.findings)
-        return f"<nbapi fuzz findings: {count}>"
+        return self.detail()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle["text/plain"] = repr(self)
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.detail())
+
+
+@dataclass
+class FuzzReport:
+    """What ``%nbapi fuzz`` returns: iterate for the findings; ``.ok`` when there are none."""
+
+    findings: list[Finding]
+    operations: list[str]
+    requests: int
+    seed: int
+    examples: int
+    checks: tuple[str, ...]
+    errors: list[str] = field(default_factory=list)  # operations that could not be tested
+    interrupted: bool = False
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __getitem__(self, index: int) -> Finding:
+        return self.findings[index]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and not self.errors and not self.interrupted
+
+    def text(self) -> str:
+        ops = len(self.operations)
+        head = (
+            f"nbapi fuzz: {ops} operation{'s' * (ops != 1)}, {self.requests} requests, "
+            f"seed {self.seed}"
+        )
+        if self.interrupted:
+            head += " (interrupted: findings so far)"
+        count = len(self.findings)
+        summary = f"{count} finding{'s' * (count != 1)}" if count else "no findings"
+        lines = [f"{head}: {summary}"]
+        if self.findings:
+            rows = [
+                (f.operation, f.kind, str(f.status_code), f.http.splitlines()[0])
+                for f in self.findings
+            ]
+            lines += ["", format_table(("operation", "check", "status", "request"), rows)]
+            for number, finding in enumerate(self.findings, 1):
+                lines += ["", f"[{number}] {finding.detail()}"]
+        lines += [f"not tested: {error}" for error in self.errors]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
+    def data(self) -> dict[str, Any]:
+        """What the notebook keeps for ``nbapi export``: each finding's request and status."""
+        return {"version": 1, "findings": [finding.as_dict() for finding in self.findings]}
+
+    def widget(self) -> Any:
+        from ._fuzz_widgets import FindingsWidget
+
+        return FindingsWidget(self)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = {}
+        if self.findings and in_kernel():
+            bundle.update(self.widget()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = self.text()
+        bundle[FUZZ_MIME] = self.data()
         return bundle
+
+
+def saved_findings(outputs: Sequence[Any]) -> list[tuple[HttpCall, int]]:
+    """Each finding a notebook cell's saved outputs keep: its request as ``%http`` and status.
+
+    For ``nbapi export``; a request whose body is not text is left out.
+    """
+    found: list[tuple[HttpCall, int]] = []
+    for output in outputs:
+        data = output.get("data", {}).get(FUZZ_MIME) if isinstance(output, dict) else None
+        for finding in data.get("findings", []) if isinstance(data, dict) else []:
+            request = finding.get("request", {})
+            if "body" not in request:
+                continue
+            headers = [(str(n), str(v)) for n, v in request.get("headers", [])]
+            sent = SentRequest(request["method"], request["url"], headers, request["body"].encode())
+            if sent.is_json() and sent.body:
+                try:  # as %%http sends it: a JSON body without its Content-Type line
+                    json.loads(sent.body)
+                    headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
+                except ValueError:
+                    pass
+            call = HttpCall(sent.method, sent.url, headers=headers, body=request["body"])
+            found.append((call, int(finding["status_code"])))
+    return found
+
+
+def in_kernel() -> bool:
+    """Whether this runs in an ipykernel (where widgets can show)."""
+    kernel = sys.modules.get("ipykernel.kernelbase")
+    return kernel is not None and bool(kernel.Kernel.initialized())
+
+
+def exchange(transport: InProcessTransport, sent: SentRequest) -> httpx2.Response:
+    started = time.perf_counter()
+    response = transport.handle_request(sent.to_httpx())
+    response.read()
+    # Schemathesis' checks read .elapsed, which httpx sets only in its own send pipeline.
+    response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+    return response
+
+
+_FRAME_LINE = re.compile(r"^  (File \"[^\"]+\"|Cell In\[\d+\]), line \d+, in ")
+
+
+def frames(text: str) -> list[str]:
+    """The frame lines (and their source lines) of a traceback, without its messages."""
+    out: list[str] = []
+    in_frame = False
+    for line in text.splitlines():
+        if _FRAME_LINE.match(line):
+            in_frame = True
+            out.append(line)
+        elif in_frame and line.startswith("    ") and not _FRAME_LINE.match(line.strip()):
+            out.append(line)
+        else:
+            in_frame = False
+    return out
+
+
+def _error_lines(error: str) -> list[str]:
+    """The error's first paragraph (FastAPI appends where the endpoint is; the frames say it)."""
+    lines: list[str] = []
+    for line in error.splitlines():
+        if not line.strip():
+            break
+        lines.append(line.rstrip())
+    return lines[:6]

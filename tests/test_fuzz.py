@@ -16,8 +16,9 @@ from IPython.core.error import UsageError
 
 from nbapi import _fuzz
 from nbapi._export import export_notebook, write_export
-from nbapi._findings import FindingsWidget
-from nbapi._fuzz import FuzzError, FuzzOptions, SentRequest, parse_args, run_fuzz
+from nbapi._findings import FUZZ_MIME, SentRequest
+from nbapi._fuzz import FuzzError, FuzzOptions, parse_args, run_fuzz
+from nbapi._fuzz_widgets import FindingsWidget
 from nbapi._session import current_session
 
 SETUP = """
@@ -394,7 +395,7 @@ def test_export_asserts_the_status_of_other_findings(shell: Any) -> None:
     ]
     nb.cells[1].outputs = [
         nbformat.v4.new_output(
-            "execute_result", {"text/plain": "...", _fuzz._FUZZ_MIME: data}, execution_count=1
+            "execute_result", {"text/plain": "...", FUZZ_MIME: data}, execution_count=1
         )
     ]
     test_py = export_notebook(nb).test_py
@@ -432,3 +433,13 @@ def test_path_parameter_with_converter(shell: Any) -> None:
     assert report[0].error == "RuntimeError: hidden file"
     assert report[0].http.startswith("%http GET /files/.")
     assert report[1].status_code == 404
+
+
+def test_modules_need_neither_schemathesis_nor_ipython_to_import() -> None:
+    # Schemathesis is an extra (nbapi[fuzz]); it is imported when a run starts.
+    code = (
+        "import sys, nbapi._fuzz, nbapi._findings, nbapi._export;"
+        "print('schemathesis' in sys.modules, 'hypothesis' in sys.modules, 'IPython' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False False False", result.stderr
