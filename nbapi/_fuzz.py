@@ -426,6 +426,7 @@ class _Run:
         import hypothesis
         import schemathesis
         from hypothesis.stateful import run_state_machine_as_test
+        from schemathesis.errors import NoLinksFound
 
         sender, seen = self.sender, self.seen
         seen.clear()
@@ -458,7 +459,7 @@ class _Run:
             for inner in _flatten(exc):
                 if isinstance(inner, _Found) and inner.finding not in self.findings:
                     self.findings.append(inner.finding)
-                elif type(inner).__name__ == "NoLinksFound":
+                elif isinstance(inner, NoLinksFound):
                     self.errors.append(
                         "--stateful: the OpenAPI has no links to follow; add them to a response, "
                         'e.g. responses={201: {"links": {...}}}'
@@ -475,7 +476,7 @@ class _Run:
 
 
 def _unsendable_errors() -> tuple[type[BaseException], ...]:
-    from schemathesis.core.errors import SerializationNotPossible
+    from schemathesis.errors import SerializationNotPossible
 
     # Requests no client could send (a header value httpx refuses, ...): Hypothesis draws again.
     return (SerializationNotPossible, UnicodeError, httpx2.InvalidURL, ValueError, TypeError)

@@ -443,3 +443,71 @@ def test_modules_need_neither_schemathesis_nor_ipython_to_import() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False False False", result.stderr
+
+
+STATEFUL_SETUP = """
+from fastapi import HTTPException
+from pydantic import BaseModel
+
+class Item(BaseModel):
+    name: str
+
+class Stored(Item):
+    id: int
+
+items = {}
+by_id = {"item_id": "$response.body#/id"}
+LINKS = {201: {"links": {
+    "GetItem": {"operationId": "read_item", "parameters": by_id},
+    "DeleteItem": {"operationId": "delete_item", "parameters": by_id},
+}}}
+"""
+
+
+def test_stateful_follows_links(shell: Any) -> None:
+    shell.run_cell(STATEFUL_SETUP)
+    route(
+        shell,
+        "POST /items status_code=201, response_model=Stored, responses=LINKS",
+        """
+        def create_item(item: Item):
+            items[len(items)] = Stored(id=len(items), name=item.name)
+            return items[len(items) - 1]
+        """,
+    )
+    route(
+        shell,
+        "GET /items/<int:item_id> operation_id='read_item', responses={404: {}}",
+        """
+        def read_item(item_id):
+            if item_id not in items:
+                raise HTTPException(404)
+            return items[item_id]
+        """,
+    )
+    route(
+        shell,
+        "DELETE /items/<int:item_id> operation_id='delete_item', status_code=204, responses={404: {}}",
+        """
+        def delete_item(item_id):
+            if item_id not in items:
+                raise HTTPException(404)  # the planted bug: found, but never deleted
+        """,
+    )
+    assert fuzz(shell, "--seed 3 --examples 10").ok
+    report = fuzz(shell, "--seed 3 --examples 10 --stateful")
+    assert "use_after_free" in report.checks
+    (found,) = [f for f in report if f.kind == "use_after_free"]
+    assert found.operation == "GET /items/{item_id}"
+    assert found.status_code == 200
+    assert "was deleted with `DELETE /items/" in found.message
+
+
+def test_stateful_without_links_says_so(shell: Any) -> None:
+    route(shell, "GET /hello", "def hello():\n    return 1\n")
+    report = fuzz(shell, "--seed 0 --examples 5 --stateful")
+    assert report.errors == [
+        "--stateful: the OpenAPI has no links to follow; add them to a response, "
+        'e.g. responses={201: {"links": {...}}}'
+    ]
+    assert not report.ok
