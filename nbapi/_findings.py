@@ -58,11 +58,11 @@ class SentRequest:
         lines = [f"%%http {self.method} {self.url}", *(f"{n}: {v}" for n, v in headers)]
         return "\n".join([*lines, "", self.body_text()] if self.body else lines)
 
-    @property
-    def curl(self) -> str:
+    def curl(self, base: str = "http://127.0.0.1:8000") -> str:
+        """The request as a curl command line against the server at ``base``."""
         import shlex
 
-        parts = ["curl", "-X", self.method, shlex.quote(f"http://127.0.0.1:8000{self.url}")]
+        parts = ["curl", "-X", self.method, shlex.quote(f"{base.rstrip('/')}{self.url}")]
         for name, value in self.headers:
             parts += ["-H", shlex.quote(f"{name}: {value}")]
         if self.body:
@@ -108,7 +108,11 @@ class Finding:
 
     @property
     def curl(self) -> str:
-        return self.request.curl
+        """The request as curl, to the live server (nbapi's first port when none runs)."""
+        server = getattr(self.session, "server", None)
+        if server is not None and getattr(server, "running", False):
+            return self.request.curl(server.url)
+        return self.request.curl()
 
     def replay(self) -> HttpResponse:
         """Send the request again, in-process; the response as ``%http`` shows it."""

@@ -191,6 +191,7 @@ def test_one_operation_and_replay(buggy: Any) -> None:
     report = fuzz(buggy, "GET /root/{number} --seed 3 --examples 100")
     assert report.operations == ["GET /root/{number}"]
     (finding,) = list(report)
+    assert finding.curl == "curl -X GET http://127.0.0.1:8000/root/-1"  # no live server running
     replayed = finding.replay()
     assert replayed.status_code == 500
     assert replayed.text_view().startswith("HTTP 500 Internal Server Error")
