@@ -632,6 +632,7 @@ class _Exporter:
             self.cell_magic(cell, magic.strip(), line.strip(), body)
             return
         self.code(cell, cell.source)
+        self.fuzz_findings(cell)
 
     def cell_magic(self, cell: _Cell, magic: str, line: str, body: str) -> None:
         if magic == "route":
@@ -729,6 +730,19 @@ class _Exporter:
         except (RequestError, ValueError) as exc:
             self.problem(cell, f"cannot turn {request.raw!r} into a test: {exc}")
             return "None"
+
+    def fuzz_findings(self, cell: _Cell) -> None:
+        """Each ``%nbapi fuzz`` finding in the cell's saved output becomes a regression test."""
+        from ._findings import saved_findings
+
+        for call, status in saved_findings(cell.outputs):
+            request = Request(call, f"%http {call.method} {call.url}")
+            code = [f"response = {self.request(cell, request)}"]
+            if status >= 500:  # the server error the fuzzer found stays fixed
+                code.append(f"assert response.status_code < 500, response.text  # was {status}")
+            self.test(cell, code, request)
+            if status < 500:  # the status it got, unless later cells changed the app
+                self.test_chunks[-1].expect = [f"assert response.status_code == {status}"]
 
     # -- plain code -------------------------------------------------------------------
     def code(self, cell: _Cell, source: str) -> None:

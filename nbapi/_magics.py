@@ -51,6 +51,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explorer": ("nbapi._widgets", "explorer_command"),
     "try": ("nbapi._widgets", "try_command"),
     "export": ("nbapi._export", "export_command"),
+    "fuzz": ("nbapi._fuzz", "fuzz_command"),
 }
 
 # How long the kernel's threads come before a loaded live server's requests when an
@@ -435,6 +436,9 @@ class NbAPIMagics(Magics):
             %nbapi explorer                 live view of every operation
             %nbapi try [METHOD PATH]        request builder for an operation
             %nbapi export [DIR]             write app.py, test_app.py, requirements.txt
+            %nbapi fuzz [METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]
+                                            property-based tests from the app's OpenAPI, in-process;
+                                            %nbapi fuzz --help lists the checks
 
         Options are set with ``%config NbAPI.<option> = value``; see
         ``%config NbAPI`` for the list (autostart, host, port, public_url).
