@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._access import Gate, access_mode, gated
 from ._errors import UserError
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
 
@@ -211,11 +212,25 @@ def _ws_protocol() -> Any:
     return "wsproto" if importlib.util.find_spec("wsproto") is not None else "auto"
 
 
+def _protocols(gate: Gate) -> dict[str, Any]:
+    """uvicorn's HTTP and websocket protocols, each connection checked by ``gate``."""
+    from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    http = import_from_string(HTTP_PROTOCOLS["auto"])
+    ws = import_from_string(WS_PROTOCOLS[_ws_protocol()])
+    return {"http": gated(http, gate), "ws": gated(ws, gate)}
+
+
 class LiveServer:
     """uvicorn serving ``runner`` (the kernel's dispatcher) on ``runner.loop``."""
 
-    def __init__(self, runner: AppRunner, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(
+        self, runner: AppRunner, host: str = "127.0.0.1", port: int = 8000, config: Any = None
+    ) -> None:
         self.runner = runner
+        # Private mode (nbapi._access): NbAPI.private, read at each connection's first request.
+        self.gate = Gate(config)
         self.host = host
         self.port = port
         self.state = "stopped"  # "running", "stopped" or "failed"
@@ -260,7 +275,7 @@ class LiveServer:
                 access_log=False,
                 log_config=None,
                 log_level="warning",
-                ws=_ws_protocol(),
+                **_protocols(self.gate),
                 timeout_graceful_shutdown=2,
             )
             started = threading.Event()
@@ -427,7 +442,8 @@ def started_view(session: Session, server: LiveServer) -> ServerView:
 def status_view(session: Session) -> ServerView:
     server: LiveServer | None = session.server
     if server is None:
-        return ServerView(["nbapi server: not started; start it with %nbapi serve"], [])
+        access = access_mode(session.config).describe()
+        return ServerView(["nbapi server: not started; start it with %nbapi serve", access], [])
     base = public_url(session.config, server.host, server.port)
     if server.running:
         head = f"nbapi server: running at {base}"
@@ -438,7 +454,11 @@ def status_view(session: Session) -> ServerView:
     else:
         head = f"nbapi server: stopped (was at {base}); start it again with %nbapi serve"
         links = []
-    lines = [head, f"requests served: {server.requests_served}, errors: {server.errors}"]
+    access = access_mode(session.config, server.gate.detected).describe()
+    if server.gate.refused:
+        access += f"; refused {server.gate.refused} connections of other users"
+    counts = f"requests served: {server.requests_served}, errors: {server.errors}"
+    lines = [head, counts, access]
     return ServerView(lines, links)
 
 
@@ -489,7 +509,7 @@ def start_server(session: Session, port: int | None = None, host: str | None = N
     host = host or session.config.host or "127.0.0.1"
     exact = port is not None
     first = port if port is not None else int(session.config.port)
-    new = LiveServer(session.runner, host, first)
+    new = LiveServer(session.runner, host, first, session.config)
     if server is not None:  # keep the counters of a restarted server
         new.requests_served, new.errors = server.requests_served, server.errors
         new.messages.extend(server.messages)
