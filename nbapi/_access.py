@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import select
 import socket
 import struct
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,10 +88,7 @@ def _candidates(peer: tuple[str, int], local: tuple[str, int]) -> list[tuple[int
     families = [socket.AF_INET, socket.AF_INET6] if is_v4 else [socket.AF_INET6]
     # The client's socket has the client's endpoint as its local address.
     return [
-        (
-            family,
-            f"{proc_endpoint(peer[0], peer[1], family)} {proc_endpoint(local[0], local[1], family)}",
-        )
+        (family, f"{proc_endpoint(*peer, family)} {proc_endpoint(*local, family)}")
         for family in families
     ]
 
@@ -112,14 +112,13 @@ def owners(table: str, endpoints: str) -> list[int]:
     return found
 
 
-def peer_uid(
+def table_uid(
     peer: tuple[str, int], local: tuple[str, int], tables: tuple[Path, ...] = PROC_TABLES
 ) -> int | None:
-    """The uid that owns the client socket of a connection on this machine, or None.
+    """``peer_uid`` read from the text tables (``/proc/net/tcp`` and ``tcp6``).
 
-    ``peer`` is the client's (host, port) and ``local`` the server's, as the server's
-    socket sees them. None when the client is not a live socket of this machine's
-    network namespace, or when two live sockets claim it with different owners.
+    Costs a read of every socket on the machine (milliseconds with thousands of
+    them): the fallback where the kernel's socket-diagnostics netlink is missing.
     """
     try:
         wanted = _candidates(peer, local)
@@ -134,6 +133,140 @@ def peer_uid(
             continue
         uids.update(owners(table, endpoints))
     return uids.pop() if len(uids) == 1 else None
+
+
+# -- the kernel's socket diagnostics (what `ss` uses): one socket, looked up by its address ----
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NLMSG_ERROR = 2
+_NO_COOKIE = 0xFFFFFFFF
+_TCP_LISTEN = 10
+_MSG = struct.Struct("=IHHII")  # struct nlmsghdr
+_DIAG_HEAD = struct.Struct("!BBBBHH")  # inet_diag_msg: family, state, timer, retrans, ports
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+def _diag_request(peer: tuple[str, int], local: tuple[str, int]) -> bytes:
+    """A SOCK_DIAG_BY_FAMILY request for the TCP socket whose local end is ``peer``
+    and remote end ``local`` (v4-mapped addresses are asked as IPv4: the kernel then
+    finds IPv6 sockets connected to IPv4 addresses too)."""
+    src, dst = _address(peer[0]), _address(local[0])
+    if src.version != dst.version:
+        raise ValueError("mixed address families")
+    family = socket.AF_INET if src.version == 4 else socket.AF_INET6
+    sockid = struct.pack("!HH", peer[1], local[1])
+    sockid += src.packed.ljust(16, b"\0") + dst.packed.ljust(16, b"\0")
+    sockid += struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE)  # any interface, no cookie
+    request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
+    return _MSG.pack(_MSG.size + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + request
+
+
+def _diag_answer(answer: bytes, peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+    """The uid in the kernel's answer, if it is the live connected socket asked for."""
+    if len(answer) < _MSG.size + 72:
+        return None  # an error (no such socket) or a short answer
+    _, kind, _, _, _ = _MSG.unpack_from(answer)
+    if kind == _NLMSG_ERROR:
+        return None
+    family, state, _, _, sport, dport = _DIAG_HEAD.unpack_from(answer, _MSG.size)
+    width = 4 if family == socket.AF_INET else 16
+    at = _MSG.size + _DIAG_HEAD.size
+    src = ipaddress.ip_address(answer[at : at + width])
+    dst = ipaddress.ip_address(answer[at + 16 : at + 16 + width])
+    uid, inode = struct.unpack_from("=II", answer, _MSG.size + 64)
+    # With no connected socket at that address the kernel answers with a listener on
+    # it; a socket closed by its process (inode 0) belongs to nobody.
+    if state == _TCP_LISTEN or inode == 0 or (sport, dport) != (peer[1], local[1]):
+        return None
+    mapped = [getattr(a, "ipv4_mapped", None) or a for a in (src, dst)]
+    return uid if mapped == [_address(peer[0]), _address(local[0])] else None
+
+
+class _Link:
+    """One netlink socket for the process's lookups: two system calls per lookup
+    (each one lets other threads take the GIL, so fewer calls cost the server less)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._seq = 0
+
+    def ask(self, request: bytearray) -> bytes:
+        with self._lock:
+            if self._socket is None:
+                link = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+                link.setblocking(False)
+                self._socket = link
+            self._seq = self._seq % 0xFFFFFFFF + 1
+            struct.pack_into("=I", request, 8, self._seq)  # nlmsghdr.nlmsg_seq
+            self._socket.send(request)
+            deadline = time.monotonic() + 2.0
+            while True:
+                try:  # the kernel answers while handling the send: normally there already
+                    answer = self._socket.recv(8192)
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([self._socket], [], [], left)[0]:
+                        raise TimeoutError("no answer from socket diagnostics") from None
+                    continue
+                if len(answer) >= _MSG.size and _MSG.unpack_from(answer)[3] == self._seq:
+                    return answer  # (an answer to an earlier, abandoned request is dropped)
+
+
+_link = _Link()
+
+
+def diag_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+    """``peer_uid`` asked of the kernel over netlink (microseconds; raises OSError where
+    the netlink family is not available)."""
+    try:
+        request = _diag_request(peer, local)
+    except ValueError:
+        return None
+    return _diag_answer(_link.ask(bytearray(request)), peer, local)
+
+
+_diag_works: bool | None = None  # found out at the first lookup
+
+
+def _netlink_works() -> bool:
+    """Whether ``diag_uid`` finds a connection of ours (it may be missing or refused in a
+    sandbox, or in a kernel built without it)."""
+    global _diag_works
+    if _diag_works is None:
+        try:
+            with socket.socket() as listener:
+                listener.bind(("127.0.0.1", 0))
+                listener.listen()
+                with socket.create_connection(listener.getsockname(), timeout=2):
+                    accepted, peer = listener.accept()
+                    with accepted:
+                        _diag_works = diag_uid(peer, accepted.getsockname()) == os.geteuid()
+        except OSError:
+            _diag_works = False
+    return _diag_works
+
+
+def peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+    """The uid that owns the client socket of a connection on this machine, or None.
+
+    ``peer`` is the client's (host, port) and ``local`` the server's, as the server's
+    socket sees them. None when the client is not a live socket of this machine's
+    network namespace (another machine, a container, a socket its process closed), or
+    when two live sockets claim it with different owners.
+    """
+    if _netlink_works():
+        try:
+            return diag_uid(peer, local)
+        except OSError:
+            return None
+    return table_uid(peer, local)
 
 
 # -- when private mode is on ------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,11 +14,13 @@ import pytest
 from nbapi._access import (
     Mode,
     access_mode,
+    diag_uid,
     human_accounts,
     owners,
     peer_uid,
     proc_endpoint,
     shared_host,
+    table_uid,
 )
 from nbapi._config import NbAPI
 
@@ -98,7 +100,7 @@ def test_peer_uid_from_the_tables(
 ) -> None:
     (tmp_path / "tcp").write_text(TCP)
     (tmp_path / "tcp6").write_text(TCP6)
-    assert peer_uid(peer, local, (tmp_path / "tcp", tmp_path / "tcp6")) == expected
+    assert table_uid(peer, local, (tmp_path / "tcp", tmp_path / "tcp6")) == expected
 
 
 @little_endian
@@ -108,12 +110,12 @@ def test_two_live_owners_of_one_endpoint_count_for_nobody(tmp_path: Path) -> Non
     (tmp_path / "tcp6").write_text(TCP6)
     tables = (tmp_path / "tcp", tmp_path / "tcp6")
     assert owners((tmp_path / "tcp").read_text(), "0100007F:C738 0100007F:1F40") == [1001, 1005]
-    assert peer_uid(("127.0.0.1", 51000), ("127.0.0.1", 8000), tables) is None
+    assert table_uid(("127.0.0.1", 51000), ("127.0.0.1", 8000), tables) is None
 
 
 def test_unreadable_tables_know_nobody(tmp_path: Path) -> None:
     tables = (tmp_path / "missing", tmp_path / "missing6")
-    assert peer_uid(("127.0.0.1", 51000), ("127.0.0.1", 8000), tables) is None
+    assert table_uid(("127.0.0.1", 51000), ("127.0.0.1", 8000), tables) is None
 
 
 # -- real sockets on loopback ----------------------------------------------------------
@@ -144,14 +146,30 @@ def connection(
         ("127.0.0.1", socket.AF_INET6, "::ffff:127.0.0.1"),  # a dual-stack client socket
     ],
 )
-def test_peer_uid_of_a_real_connection_is_ours(
-    server_host: str, client_family: socket.AddressFamily, connect_to: str
+@pytest.mark.parametrize("lookup", [peer_uid, diag_uid, table_uid])
+def test_the_owner_of_a_real_connection_is_us(
+    server_host: str,
+    client_family: socket.AddressFamily,
+    connect_to: str,
+    lookup: Callable[[tuple[str, int], tuple[str, int]], int | None],
 ) -> None:
     with connection(server_host, client_family, connect_to) as (accepted, client):
-        peer, local = accepted.getpeername(), accepted.getsockname()
-        assert peer_uid((peer[0], peer[1]), (local[0], local[1])) == os.geteuid()
+        peer, local = accepted.getpeername()[:2], accepted.getsockname()[:2]
+        assert lookup(peer, local) == os.geteuid()
+        assert lookup(local, peer) == os.geteuid()  # the server's own side, for the record
         client.close()  # a socket its process closed belongs to nobody
-        assert peer_uid((peer[0], peer[1]), (local[0], local[1])) is None
+        assert lookup(peer, local) is None
+
+
+@linux
+def test_a_listener_at_the_peer_address_is_not_a_client() -> None:
+    # Asked for a connected socket that does not exist, the kernel answers with a
+    # listener bound to that address, which must not count as the client.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert diag_uid(listener.getsockname(), ("127.0.0.1", 9)) is None
+        assert peer_uid(listener.getsockname(), ("127.0.0.1", 9)) is None
 
 
 # -- who may share this machine --------------------------------------------------------
