@@ -143,49 +143,56 @@ _NLMSG_ERROR = 2
 _NO_COOKIE = 0xFFFFFFFF
 _TCP_LISTEN = 10
 _MSG = struct.Struct("=IHHII")  # struct nlmsghdr
-_DIAG_HEAD = struct.Struct("!BBBBHH")  # inet_diag_msg: family, state, timer, retrans, ports
 
 
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    address = ipaddress.ip_address(host.split("%", 1)[0])
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped if mapped is not None else address
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 
 
-def _diag_request(peer: tuple[str, int], local: tuple[str, int]) -> bytes:
+def _packed(host: str) -> bytes:
+    """The address's bytes: 4 for IPv4 (v4-mapped IPv6 included), else 16."""
+    if ":" not in host:
+        return socket.inet_aton(host)
+    packed = socket.inet_pton(socket.AF_INET6, host.split("%", 1)[0])
+    return packed[12:] if packed[:12] == _V4_MAPPED else packed
+
+
+def _diag_request(peer: tuple[str, int], local: tuple[str, int]) -> tuple[bytearray, bytes]:
     """A SOCK_DIAG_BY_FAMILY request for the TCP socket whose local end is ``peer``
     and remote end ``local`` (v4-mapped addresses are asked as IPv4: the kernel then
-    finds IPv6 sockets connected to IPv4 addresses too)."""
-    src, dst = _address(peer[0]), _address(local[0])
-    if src.version != dst.version:
-        raise ValueError("mixed address families")
-    family = socket.AF_INET if src.version == 4 else socket.AF_INET6
-    sockid = struct.pack("!HH", peer[1], local[1])
-    sockid += src.packed.ljust(16, b"\0") + dst.packed.ljust(16, b"\0")
+    finds IPv6 sockets connected to IPv4 addresses too), and the socket id the answer
+    must carry (ports and addresses, IPv4 unmapped). Raises OSError for a bad address."""
+    src, dst = _packed(peer[0]), _packed(local[0])
+    if len(src) != len(dst):
+        raise OSError("mixed address families")
+    family = socket.AF_INET if len(src) == 4 else socket.AF_INET6
+    ports = struct.pack("!HH", peer[1], local[1])
+    sockid = ports + src.ljust(16, b"\0") + dst.ljust(16, b"\0")
     sockid += struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE)  # any interface, no cookie
     request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
-    return _MSG.pack(_MSG.size + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + request
+    header = _MSG.pack(_MSG.size + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 0, 0)
+    return bytearray(header + request), ports + src + dst
 
 
-def _diag_answer(answer: bytes, peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+def _unmapped(address: bytes) -> bytes:
+    return address[12:] if len(address) == 16 and address[:12] == _V4_MAPPED else address
+
+
+def _diag_answer(answer: bytes, expected: bytes) -> int | None:
     """The uid in the kernel's answer, if it is the live connected socket asked for."""
-    if len(answer) < _MSG.size + 72:
-        return None  # an error (no such socket) or a short answer
-    _, kind, _, _, _ = _MSG.unpack_from(answer)
-    if kind == _NLMSG_ERROR:
-        return None
-    family, state, _, _, sport, dport = _DIAG_HEAD.unpack_from(answer, _MSG.size)
+    if len(answer) < _MSG.size + 72 or _MSG.unpack_from(answer)[1] == _NLMSG_ERROR:
+        return None  # no such socket (an error answer is shorter anyway)
+    family, state = answer[_MSG.size], answer[_MSG.size + 1]
     width = 4 if family == socket.AF_INET else 16
-    at = _MSG.size + _DIAG_HEAD.size
-    src = ipaddress.ip_address(answer[at : at + width])
-    dst = ipaddress.ip_address(answer[at + 16 : at + 16 + width])
+    at = _MSG.size + 4  # inet_diag_msg.id: ports, then src and dst (16 bytes each)
+    found = answer[at : at + 4]
+    found += _unmapped(answer[at + 4 : at + 4 + width])
+    found += _unmapped(answer[at + 20 : at + 20 + width])
     uid, inode = struct.unpack_from("=II", answer, _MSG.size + 64)
     # With no connected socket at that address the kernel answers with a listener on
     # it; a socket closed by its process (inode 0) belongs to nobody.
-    if state == _TCP_LISTEN or inode == 0 or (sport, dport) != (peer[1], local[1]):
+    if state == _TCP_LISTEN or inode == 0 or found != expected:
         return None
-    mapped = [getattr(a, "ipv4_mapped", None) or a for a in (src, dst)]
-    return uid if mapped == [_address(peer[0]), _address(local[0])] else None
+    return int(uid)
 
 
 class _Link:
@@ -226,10 +233,10 @@ def diag_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
     """``peer_uid`` asked of the kernel over netlink (microseconds; raises OSError where
     the netlink family is not available)."""
     try:
-        request = _diag_request(peer, local)
-    except ValueError:
+        request, expected = _diag_request(peer, local)
+    except (OSError, ValueError):
         return None
-    return _diag_answer(_link.ask(bytearray(request)), peer, local)
+    return _diag_answer(_link.ask(request), expected)
 
 
 _diag_works: bool | None = None  # found out at the first lookup
