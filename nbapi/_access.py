@@ -20,6 +20,7 @@ Pure: no IPython import.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import select
@@ -70,7 +71,7 @@ def proc_endpoint(host: str, port: int, family: int) -> str:
     address = ipaddress.ip_address(host.split("%", 1)[0])
     if family == socket.AF_INET:
         if address.version == 6:
-            mapped = address.ipv4_mapped  # type: ignore[union-attr]
+            mapped = address.ipv4_mapped
             if mapped is None:
                 msg = f"{host!r} is not an IPv4 address"
                 raise ValueError(msg)
@@ -412,7 +413,7 @@ class Connection:
         await self.app(scope, receive, send)
 
 
-def gated(protocol: type, gate: Gate) -> type:
+def gated(protocol: type[asyncio.Protocol], gate: Gate) -> type:
     """A subclass of uvicorn's HTTP or websocket protocol ``protocol`` whose connections
     each serve through a ``Connection`` (uvicorn reads the app from ``self.app``)."""
 

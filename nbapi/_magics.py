@@ -437,7 +437,7 @@ class NbAPIMagics(Magics):
             %nbapi export [DIR]             write app.py, test_app.py, requirements.txt
 
         Options are set with ``%config NbAPI.<option> = value``; see
-        ``%config NbAPI`` for the list (autostart, host, port, public_url).
+        ``%config NbAPI`` for the list (autostart, host, port, public_url, private).
 
         Examples::
 
