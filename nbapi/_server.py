@@ -486,12 +486,20 @@ def _parse(command: str, argv: list[str]) -> tuple[int | None, str | None]:
     return args.port, args.host
 
 
-def _host_warning(session: Session, host: str) -> None:
-    if host not in LOOPBACK_HOSTS:
+def _host_warning(session: Session, host: str, private: bool = False) -> None:
+    if host in LOOPBACK_HOSTS:
+        return
+    if private:
         session.say(
-            f"nbapi warning: serving on {host}, not loopback: anyone who can reach this "
-            "machine can call the kernel's API; use --host 127.0.0.1 to keep it local"
+            f"nbapi warning: serving on {host}, not loopback, in private mode: only this "
+            "user's processes on this machine are served, other machines get a 403; "
+            "%config NbAPI.private = False opens it to everyone who can reach this machine"
         )
+        return
+    session.say(
+        f"nbapi warning: serving on {host}, not loopback: anyone who can reach this "
+        "machine can call the kernel's API; use --host 127.0.0.1 to keep it local"
+    )
 
 
 def start_server(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
@@ -515,7 +523,7 @@ def start_server(session: Session, port: int | None = None, host: str | None = N
         new.messages.extend(server.messages)
     new.start(exact_port=exact)
     session.server = new
-    _host_warning(session, host)
+    _host_warning(session, host, new.gate.private)
     return started_view(session, new)
 
 

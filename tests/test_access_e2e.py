@@ -41,9 +41,16 @@ WS_HEADERS = [
 ]
 
 APP = """
+from contextlib import asynccontextmanager
 from fastapi import FastAPI, WebSocket
-app = FastAPI()
 calls = []
+
+@asynccontextmanager
+async def lifespan(app):
+    calls.append(("startup", None))
+    yield
+
+app = FastAPI(lifespan=lifespan)
 
 @app.middleware("http")
 async def count(request, call_next):
@@ -99,14 +106,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(shell: Any, private: str) -> str:
+def serve(shell: Any, private: str, host: str = "127.0.0.1") -> str:
     """Run APP in the shell, set NbAPI.private, serve; return the base URL."""
     shell.run_cell(APP)
     if private:
         shell.run_line_magic("config", f"NbAPI.private = {private}")
     port = free_port()
-    shell.run_line_magic("nbapi", f"serve --port {port}")
-    return f"http://127.0.0.1:{port}"
+    shell.run_line_magic("nbapi", f"serve --port {port} --host {host}")
+    return f"http://{'[::1]' if host == '::1' else host}:{port}"
 
 
 def owner_echo(base: str) -> str:
@@ -135,7 +142,7 @@ def test_another_user_is_refused_before_any_code_runs(
     # A forged X-Forwarded-For changes nothing: the socket's owner is what counts.
     code, _ = curl(base + "/items/1", "-H", "X-Forwarded-For: 127.0.0.1", user=other_user)
     assert code == "403"
-    assert calls == []  # no middleware, no handler, no websocket endpoint ran
+    assert calls == []  # no lifespan, middleware, handler or websocket endpoint ran
 
     # The owner notices nothing: curl, %http --server, websockets, /docs.
     assert curl(base + "/items/7") == ("200", '{"item_id":7}')
@@ -143,6 +150,7 @@ def test_another_user_is_refused_before_any_code_runs(
     served = shell.run_line_magic("http", "--server GET /items/8")
     assert served.status_code == 200, served.text
     assert owner_echo(base) == "echo: hi"
+    assert calls[0] == ("startup", None)
     assert ("read_item", 7) in calls
     assert ("read_item", 8) in calls
     assert ("echo", None) in calls
@@ -233,3 +241,19 @@ def test_served_through_jupyter_server_proxy_refused_direct(
 
     status = execute(lab.client, "%nbapi status")
     assert "access: private, only this kernel's user may call it (JupyterHub)" in status.text
+
+
+def test_ipv6_loopback_too(shell: Any, other_user: str) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        base = serve(shell, "True", host="::1")
+    except Exception as exc:  # a machine without ::1 configured
+        pytest.skip(f"cannot serve on ::1: {exc}")
+    assert curl(base + "/openapi.json", "-g", user=other_user)[0] == "403"
+    assert curl(base + "/items/4", "-g") == ("200", '{"item_id":4}')
+    assert shell.user_ns["calls"] == [
+        ("startup", None),
+        ("middleware", "/items/4"),
+        ("read_item", 4),
+    ]

@@ -203,6 +203,11 @@ def test_non_loopback_host_prints_a_warning(host: str, warned: bool) -> None:
     assert bool(said) is warned
     if warned:
         assert said[0].startswith(f"nbapi warning: serving on {host}, not loopback")
+    said.clear()
+    _host_warning(session, host, private=True)
+    assert bool(said) is warned
+    if warned:
+        assert "in private mode: only this user's processes on this machine" in said[0]
 
 
 def test_ipv6_loopback(shell: Any) -> None:
