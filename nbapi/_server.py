@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._access import Gate, access_mode, gated
+from ._access import REFUSED_BODY, Gate, access_mode, gated
 from ._errors import UserError
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
 
@@ -116,8 +116,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def port_owner(host: str, port: int) -> str:
-    """Who holds ``port``: "this kernel's nbapi server", "another nbapi kernel (process N)"
-    or "another process"."""
+    """Who holds ``port``: "this kernel's nbapi server", "another nbapi kernel (process N)",
+    "another user's nbapi kernel" or "another process"."""
     own = _servers.get(port)
     if own is not None and own.running:
         return "this kernel's nbapi server"
@@ -126,6 +126,8 @@ def port_owner(host: str, port: int) -> str:
     url = f"http://{_url_host(connect_host(host))}:{port}{IDENTITY_PATH}"
     try:
         reply = httpx2.get(url, timeout=0.5)
+        if reply.status_code == 403 and reply.content == REFUSED_BODY:
+            return "another user's nbapi kernel"  # private: it does not tell us more
         pid = reply.json().get("nbapi") if reply.status_code == 200 else None
     except Exception:
         pid = None

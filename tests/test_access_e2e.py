@@ -257,3 +257,19 @@ def test_ipv6_loopback_too(shell: Any, other_user: str) -> None:
         ("middleware", "/items/4"),
         ("read_item", 4),
     ]
+
+
+def test_a_port_taken_by_another_users_kernel_says_so(shell: Any, other_user: str) -> None:
+    from nbapi._server import _servers, port_owner
+    from nbapi._session import current_session
+
+    base = serve(shell, "True")
+    server = current_session().server
+    # As far as its gate knows, this server now runs another user's kernel.
+    server.gate.owner = int(subprocess.run(["id", "-u", other_user], capture_output=True).stdout)
+    del _servers[server.port]  # and this kernel forgets it is its own
+    try:
+        assert port_owner("127.0.0.1", server.port) == "another user's nbapi kernel"
+    finally:
+        _servers[server.port] = server
+    assert curl(base + "/items/1")[0] == "403"  # the owner by uid is the other user now
