@@ -198,14 +198,27 @@ def _diag_answer(answer: bytes, expected: bytes) -> int | None:
     return int(uid)
 
 
-class _Link:
-    """One netlink socket for the process's lookups: two system calls per lookup
-    (each one lets other threads take the GIL, so fewer calls cost the server less)."""
+class Link:
+    """A netlink socket for owner lookups, opened at the first and kept: two system calls
+    per lookup (each one lets other threads take the GIL, so fewer calls cost less)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._seq = 0
+
+    def close(self) -> None:
+        """Close the socket (a later lookup opens another); safe to call twice."""
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def ask(self, request: bytearray) -> bytes:
         with self._lock:
@@ -229,17 +242,17 @@ class _Link:
                     return answer  # (an answer to an earlier, abandoned request is dropped)
 
 
-_link = _Link()
-
-
-def diag_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
-    """``peer_uid`` asked of the kernel over netlink (microseconds; raises OSError where
-    the netlink family is not available)."""
+def diag_uid(peer: tuple[str, int], local: tuple[str, int], link: Link | None = None) -> int | None:
+    """``peer_uid`` asked of the kernel over netlink, through ``link`` (else a socket
+    opened for this one lookup); raises OSError where netlink is not available."""
     try:
         request, expected = _diag_request(peer, local)
     except (OSError, ValueError):
         return None
-    return _diag_answer(_link.ask(request), expected)
+    if link is None:
+        with Link() as once:
+            return _diag_answer(once.ask(request), expected)
+    return _diag_answer(link.ask(request), expected)
 
 
 _diag_works: bool | None = None  # found out at the first lookup
@@ -263,7 +276,7 @@ def _netlink_works() -> bool:
     return _diag_works
 
 
-def peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+def peer_uid(peer: tuple[str, int], local: tuple[str, int], link: Link | None = None) -> int | None:
     """The uid that owns the client socket of a connection on this machine, or None.
 
     ``peer`` is the client's (host, port) and ``local`` the server's, as the server's
@@ -273,7 +286,7 @@ def peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
     """
     if _netlink_works():
         try:
-            return diag_uid(peer, local)
+            return diag_uid(peer, local, link)
         except OSError:
             return None
     return table_uid(peer, local)
@@ -373,6 +386,11 @@ class Gate:
         self.detected = detected_mode()
         self.owner = os.geteuid()
         self.refused = 0  # connections refused so far
+        self.link = Link()
+
+    def close(self) -> None:
+        """Release the netlink socket; safe to call twice."""
+        self.link.close()
 
     @property
     def private(self) -> bool:
@@ -383,7 +401,7 @@ class Gate:
         """True when the socket at ``peer`` (connected to ``local``) is the owner's."""
         if not (isinstance(peer, tuple) and isinstance(local, tuple)):
             return False  # a unix socket or an unknown transport: not known to be the owner's
-        uid = peer_uid((str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])))
+        uid = peer_uid((str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])), self.link)
         return uid is not None and uid == self.owner
 
 

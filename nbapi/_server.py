@@ -336,6 +336,7 @@ class LiveServer:
             self.state = "stopped"
 
     def _detach(self) -> None:
+        self.gate.close()
         if _servers.get(self.port) is self:
             del _servers[self.port]
         with contextlib.suppress(ValueError):

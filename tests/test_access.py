@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nbapi._access import (
+    Link,
     Mode,
     access_mode,
     diag_uid,
@@ -232,3 +233,15 @@ def test_turning_private_mode_off_warns(
     err = capsys.readouterr().err
     assert ("NbAPI.private = False: every user of this machine can call" in err) is warned
     assert err.count("\n") == int(warned)  # one line
+
+
+@linux
+def test_one_link_serves_many_lookups_and_closes_twice() -> None:
+    with connection("127.0.0.1", socket.AF_INET, "127.0.0.1") as (accepted, _client):
+        peer, local = accepted.getpeername(), accepted.getsockname()
+        link = Link()
+        assert [diag_uid(peer, local, link) for _ in range(3)] == [os.geteuid()] * 3
+        link.close()
+        link.close()
+        assert diag_uid(peer, local, link) == os.geteuid()  # opens a new socket
+        link.close()
