@@ -356,6 +356,12 @@ def detected_mode(environ: Mapping[str, str] | None = None, passwd: str | None =
 def access_mode(config: _HasPrivate | None, detected: Mode | None = None) -> Mode:
     """The mode in force: ``NbAPI.private`` when set, else what the machine calls for."""
     value = getattr(config, "private", None)
+    if value is True and not PROC_TABLES[0].exists():
+        return Mode(
+            True,
+            "NbAPI.private = True, but this system does not tell who owns a "
+            "connection: every request is refused",
+        )
     if value is True:
         return Mode(True, "NbAPI.private = True")
     if value is False:

@@ -459,7 +459,8 @@ def status_view(session: Session) -> ServerView:
         links = []
     access = access_mode(session.config, server.gate.detected).describe()
     if server.gate.refused:
-        access += f"; refused {server.gate.refused} connections of other users"
+        refused = server.gate.refused
+        access += f"; refused {refused} connection{'s' * (refused != 1)} of other users"
     counts = f"requests served: {server.requests_served}, errors: {server.errors}"
     lines = [head, counts, access]
     return ServerView(lines, links)
