@@ -272,4 +272,5 @@ def test_a_port_taken_by_another_users_kernel_says_so(shell: Any, other_user: st
         assert port_owner("127.0.0.1", server.port) == "another user's nbapi kernel"
     finally:
         _servers[server.port] = server
-    assert curl(base + "/items/1")[0] == "403"  # the owner by uid is the other user now
+    # ... and root (this process) is refused like anyone else: owner only, as Jupyter does.
+    assert curl(base + "/items/1")[0] == "403"
