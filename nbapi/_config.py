@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from traitlets import Bool, Int, TraitError, Unicode, validate
+from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 
@@ -34,6 +35,26 @@ class NbAPI(Configurable):
         "('https://hub.example.org/user/ada/proxy/{port}/'). '{port}' is replaced by the "
         "server's port. Empty: detect JupyterHub/Binder, else http://HOST:PORT/.",
     ).tag(config=True)
+
+    private = Bool(
+        None,
+        allow_none=True,
+        help="Serve only the kernel's own user. On a shared machine (a JupyterHub, a "
+        "workshop server) every user can connect to 127.0.0.1: without this, they can "
+        "call your API, read its /docs and reach whatever your handlers expose (a "
+        "{file_path:path} route serves your files). True: connections from any other "
+        "user's processes (root's included) get a 403 before any of your code runs; "
+        "Linux only. False: every user of the machine is served (a warning says so). "
+        "None (default): True on JupyterHub, Binder or a machine with other people's "
+        "accounts, else False. `%nbapi status` shows the mode in force.",
+    ).tag(config=True)
+
+    @observe("private")
+    def _warn_open(self, change: Any) -> None:
+        if change["new"] is False:
+            from ._access import OPEN_WARNING
+
+            print(OPEN_WARNING, file=sys.stderr)
 
     @validate("public_url")
     def _check_public_url(self, proposal: Any) -> str:

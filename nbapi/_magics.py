@@ -441,7 +441,7 @@ class NbAPIMagics(Magics):
                                             %nbapi fuzz --help lists the checks
 
         Options are set with ``%config NbAPI.<option> = value``; see
-        ``%config NbAPI`` for the list (autostart, host, port, public_url).
+        ``%config NbAPI`` for the list (autostart, host, port, public_url, private).
 
         Examples::
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._access import REFUSED_BODY, Gate, access_mode, gated
 from ._errors import UserError
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
 
@@ -115,8 +116,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def port_owner(host: str, port: int) -> str:
-    """Who holds ``port``: "this kernel's nbapi server", "another nbapi kernel (process N)"
-    or "another process"."""
+    """Who holds ``port``: "this kernel's nbapi server", "another nbapi kernel (process N)",
+    "another user's nbapi kernel" or "another process"."""
     own = _servers.get(port)
     if own is not None and own.running:
         return "this kernel's nbapi server"
@@ -125,6 +126,8 @@ def port_owner(host: str, port: int) -> str:
     url = f"http://{_url_host(connect_host(host))}:{port}{IDENTITY_PATH}"
     try:
         reply = httpx2.get(url, timeout=0.5)
+        if reply.status_code == 403 and reply.content == REFUSED_BODY:
+            return "another user's nbapi kernel"  # private: it does not tell us more
         pid = reply.json().get("nbapi") if reply.status_code == 200 else None
     except Exception:
         pid = None
@@ -211,11 +214,25 @@ def _ws_protocol() -> Any:
     return "wsproto" if importlib.util.find_spec("wsproto") is not None else "auto"
 
 
+def _protocols(gate: Gate) -> dict[str, Any]:
+    """uvicorn's HTTP and websocket protocols, each connection checked by ``gate``."""
+    from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    http = import_from_string(HTTP_PROTOCOLS["auto"])
+    ws = import_from_string(WS_PROTOCOLS[_ws_protocol()])
+    return {"http": gated(http, gate), "ws": gated(ws, gate)}
+
+
 class LiveServer:
     """uvicorn serving ``runner`` (the kernel's dispatcher) on ``runner.loop``."""
 
-    def __init__(self, runner: AppRunner, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(
+        self, runner: AppRunner, host: str = "127.0.0.1", port: int = 8000, config: Any = None
+    ) -> None:
         self.runner = runner
+        # Private mode (nbapi._access): NbAPI.private, read at each connection's first request.
+        self.gate = Gate(config)
         self.host = host
         self.port = port
         self.state = "stopped"  # "running", "stopped" or "failed"
@@ -260,7 +277,7 @@ class LiveServer:
                 access_log=False,
                 log_config=None,
                 log_level="warning",
-                ws=_ws_protocol(),
+                **_protocols(self.gate),
                 timeout_graceful_shutdown=2,
             )
             started = threading.Event()
@@ -319,6 +336,7 @@ class LiveServer:
             self.state = "stopped"
 
     def _detach(self) -> None:
+        self.gate.close()
         if _servers.get(self.port) is self:
             del _servers[self.port]
         with contextlib.suppress(ValueError):
@@ -427,7 +445,8 @@ def started_view(session: Session, server: LiveServer) -> ServerView:
 def status_view(session: Session) -> ServerView:
     server: LiveServer | None = session.server
     if server is None:
-        return ServerView(["nbapi server: not started; start it with %nbapi serve"], [])
+        access = access_mode(session.config).describe()
+        return ServerView(["nbapi server: not started; start it with %nbapi serve", access], [])
     base = public_url(session.config, server.host, server.port)
     if server.running:
         head = f"nbapi server: running at {base}"
@@ -438,7 +457,12 @@ def status_view(session: Session) -> ServerView:
     else:
         head = f"nbapi server: stopped (was at {base}); start it again with %nbapi serve"
         links = []
-    lines = [head, f"requests served: {server.requests_served}, errors: {server.errors}"]
+    access = access_mode(session.config, server.gate.detected).describe()
+    if server.gate.refused:
+        refused = server.gate.refused
+        access += f"; refused {refused} connection{'s' * (refused != 1)} of other users"
+    counts = f"requests served: {server.requests_served}, errors: {server.errors}"
+    lines = [head, counts, access]
     return ServerView(lines, links)
 
 
@@ -466,12 +490,20 @@ def _parse(command: str, argv: list[str]) -> tuple[int | None, str | None]:
     return args.port, args.host
 
 
-def _host_warning(session: Session, host: str) -> None:
-    if host not in LOOPBACK_HOSTS:
+def _host_warning(session: Session, host: str, private: bool = False) -> None:
+    if host in LOOPBACK_HOSTS:
+        return
+    if private:
         session.say(
-            f"nbapi warning: serving on {host}, not loopback: anyone who can reach this "
-            "machine can call the kernel's API; use --host 127.0.0.1 to keep it local"
+            f"nbapi warning: serving on {host}, not loopback, in private mode: only this "
+            "user's processes on this machine are served, other machines get a 403; "
+            "%config NbAPI.private = False opens it to everyone who can reach this machine"
         )
+        return
+    session.say(
+        f"nbapi warning: serving on {host}, not loopback: anyone who can reach this "
+        "machine can call the kernel's API; use --host 127.0.0.1 to keep it local"
+    )
 
 
 def start_server(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
@@ -489,13 +521,13 @@ def start_server(session: Session, port: int | None = None, host: str | None = N
     host = host or session.config.host or "127.0.0.1"
     exact = port is not None
     first = port if port is not None else int(session.config.port)
-    new = LiveServer(session.runner, host, first)
+    new = LiveServer(session.runner, host, first, session.config)
     if server is not None:  # keep the counters of a restarted server
         new.requests_served, new.errors = server.requests_served, server.errors
         new.messages.extend(server.messages)
     new.start(exact_port=exact)
     session.server = new
-    _host_warning(session, host)
+    _host_warning(session, host, new.gate.private)
     return started_view(session, new)
 
 

@@ -81,10 +81,12 @@ def test_serve_prints_links_once_and_serves_over_http(shell: Any, capsys: Any) -
         again = shell.run_line_magic("nbapi", "serve")
         assert repr(again).startswith(f"nbapi server: running at http://127.0.0.1:{port}/")
         settle(lambda: session_of(shell).server.requests_served == 1)
-        status = repr(shell.run_line_magic("nbapi", "status"))
-        assert status == (
-            f"nbapi server: running at http://127.0.0.1:{port}/\nrequests served: 1, errors: 0"
-        )
+        status = repr(shell.run_line_magic("nbapi", "status")).splitlines()
+        assert status[:2] == [
+            f"nbapi server: running at http://127.0.0.1:{port}/",
+            "requests served: 1, errors: 0",
+        ]
+        assert status[2].startswith("access: "), status  # as on this machine: test_access*.py
     finally:
         stopped = shell.run_line_magic("nbapi", "stop")
     assert repr(stopped) == f"nbapi server: stopped; http://127.0.0.1:{port}/ is free"
@@ -96,7 +98,9 @@ def test_serve_prints_links_once_and_serves_over_http(shell: Any, capsys: Any) -
 
 def test_status_before_any_server(shell: Any) -> None:
     view = shell.run_line_magic("nbapi", "status")
-    assert repr(view) == "nbapi server: not started; start it with %nbapi serve"
+    first, access = repr(view).splitlines()
+    assert first == "nbapi server: not started; start it with %nbapi serve"
+    assert access.startswith("access: ")
 
 
 def test_restart_keeps_port_and_counters(served: Any) -> None:
@@ -199,6 +203,11 @@ def test_non_loopback_host_prints_a_warning(host: str, warned: bool) -> None:
     assert bool(said) is warned
     if warned:
         assert said[0].startswith(f"nbapi warning: serving on {host}, not loopback")
+    said.clear()
+    _host_warning(session, host, private=True)
+    assert bool(said) is warned
+    if warned:
+        assert "in private mode: only this user's processes on this machine" in said[0]
 
 
 def test_ipv6_loopback(shell: Any) -> None:
@@ -345,7 +354,7 @@ def test_handler_error_gives_500_keeps_serving_and_is_logged(served: Any) -> Non
     # The runner records a request just after its response went out.
     settle(lambda: len(session_of(served).runner.log) == 2)
     status = repr(served.run_line_magic("nbapi", "status"))
-    assert status.endswith("requests served: 2, errors: 1")
+    assert status.splitlines()[1] == "requests served: 2, errors: 1"
     log = repr(served.run_line_magic("nbapi", "log"))
     lines = log.splitlines()
     assert lines[0] == "nbapi log: 2 recent requests, newest last"
