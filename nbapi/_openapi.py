@@ -1,0 +1,286 @@
+"""The OpenAPI of one route at a time, and the changes between two states of an app's routes.
+
+FastAPI generates the whole document at once, about 2.5 ms a route; re-running one cell
+must not cost that for every route. Here a route's operations are generated on their own
+(with only the schemas they reference), cached per route object, and two lists of routes
+are compared by identity first: only the operations of routes that were replaced, added
+or removed are generated and compared. ``/openapi.json`` is left to FastAPI.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, routing
+from fastapi._compat import v2
+from fastapi.openapi.constants import REF_TEMPLATE
+from fastapi.openapi.utils import get_fields_from_routes, get_openapi_path
+from starlette.routing import BaseRoute
+
+from ._contract import diff_operations, operations
+from ._rules import Change, Key, Operation, Policy, operation_key
+
+Display = tuple[str, str]  # ("GET", "/items/{item_id}")
+UnitId = tuple[int, int | None]  # (id(route), version of an included router's routes)
+
+
+def _api_routes(route: BaseRoute) -> Iterable[Any]:
+    """The path operations a route entry holds: itself, or an included router's routes."""
+    if isinstance(route, routing.APIRoute):
+        yield route
+        return
+    if getattr(route, "original_router", None) is None:
+        return  # Mount, websocket and plain Starlette routes are not in the OpenAPI
+    for context in routing.iter_route_contexts([route]):
+        if isinstance(context.original_route, routing.APIRoute):
+            yield context
+
+
+def _version(route: BaseRoute) -> int | None:
+    router = getattr(route, "original_router", None)
+    version = getattr(router, "_get_routes_version", None)
+    return version() if version is not None else None
+
+
+def route_document(
+    route: BaseRoute, *, separate_input_output_schemas: bool = True
+) -> dict[str, Any]:
+    """An OpenAPI document holding only ``route``'s operations and the schemas they use.
+
+    The steps of FastAPI's ``get_openapi`` for these routes, without what serves the whole
+    document only: the model name map (``$ref`` names do not matter to a comparison that
+    resolves them) and the validation of the result through FastAPI's ``OpenAPI`` model.
+    """
+    contexts = list(_api_routes(route))
+    paths: dict[str, Any] = {}
+    components: dict[str, Any] = {}
+    if not contexts:
+        return {"openapi": "3.1.0", "paths": paths}
+    fields = get_fields_from_routes(contexts)
+    separate = separate_input_output_schemas
+    inputs = [
+        (
+            item,
+            item.mode if separate or v2._has_computed_fields(item) else "validation",
+            item._type_adapter.core_schema,
+        )
+        for item in fields
+    ]
+    generator = v2.GenerateJsonSchema(ref_template=REF_TEMPLATE)
+    field_mapping, definitions = generator.generate_definitions(inputs=inputs)
+    schemas: dict[str, Any] = {str(name): value for name, value in definitions.items()}
+    for context in contexts:
+        path, security, extra = get_openapi_path(
+            route=context,
+            operation_ids=set(),
+            model_name_map={},
+            field_mapping=field_mapping,
+            separate_input_output_schemas=separate,
+        )
+        if path:
+            paths.setdefault(context.path_format, {}).update(path)
+        if security:
+            components.setdefault("securitySchemes", {}).update(security)
+        schemas.update(extra)
+    components["schemas"] = schemas
+    return {"openapi": "3.1.0", "paths": paths, "components": components}
+
+
+class RouteOperations:
+    """Each route's operation keys (cheap) and operations (generated once), cached per route."""
+
+    def __init__(self, separate_input_output_schemas: bool = True) -> None:
+        self.separate = separate_input_output_schemas
+        self._keys: dict[UnitId, tuple[BaseRoute, dict[Key, Display]]] = {}
+        self._operations: dict[UnitId, tuple[BaseRoute, dict[Key, Operation]]] = {}
+        self.generated = 0  # how many routes were generated (the benchmark reads it)
+
+    def keys(self, route: BaseRoute, version: int | None) -> dict[Key, Display]:
+        unit = (id(route), version)
+        cached = self._keys.get(unit)
+        if cached is not None and cached[0] is route:
+            return cached[1]
+        found: dict[Key, Display] = {}
+        for api in _api_routes(route):
+            if api.include_in_schema:
+                for method in sorted(api.methods or ()):
+                    found[operation_key(method, api.path_format)] = (method, api.path_format)
+        self._keys[unit] = (route, found)
+        return found
+
+    def operations(self, route: BaseRoute, version: int | None) -> dict[Key, Operation]:
+        unit = (id(route), version)
+        cached = self._operations.get(unit)
+        if cached is not None and cached[0] is route:
+            return cached[1]
+        document = route_document(route, separate_input_output_schemas=self.separate)
+        self.generated += 1
+        found = operations(document)
+        self._operations[unit] = (route, found)
+        return found
+
+    def keep_only(self, routes: Iterable[BaseRoute]) -> None:
+        """Forget every route but ``routes`` (the cache holds routes, and so their models)."""
+        kept = {id(route) for route in routes}
+        self._keys = {u: v for u, v in self._keys.items() if u[0] in kept}
+        self._operations = {u: v for u, v in self._operations.items() if u[0] in kept}
+
+    def size(self) -> int:
+        return len(self._keys) + len(self._operations)
+
+
+@dataclass
+class Snapshot:
+    """An app's route entries at one moment, with the versions of included routers."""
+
+    routes: list[BaseRoute]
+    versions: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, app: FastAPI) -> Snapshot:
+        routes = list(app.router.routes)
+        versions: dict[int, int] = {}
+        for route in routes:
+            if getattr(route, "original_router", None) is not None:
+                version = _version(route)
+                if version is not None:
+                    versions[id(route)] = version
+        return cls(routes, versions)
+
+    def unit(self, route: BaseRoute) -> UnitId:
+        return (id(route), self.versions.get(id(route)))
+
+    def same_as(self, other: Snapshot) -> bool:
+        return (
+            len(self.routes) == len(other.routes)
+            and all(map(operator.is_, self.routes, other.routes))  # identity at C speed
+            and self.versions == other.versions
+        )
+
+
+Providers = dict[Key, tuple[BaseRoute, int | None]]
+
+
+def providers(snapshot: Snapshot, cache: RouteOperations, wanted: set[Key] | None) -> Providers:
+    """Which route gives each key's operation: the last one, as in FastAPI's document."""
+    found: Providers = {}
+    for route in reversed(snapshot.routes):
+        version = snapshot.versions.get(id(route))
+        for key in cache.keys(route, version):
+            if (wanted is None or key in wanted) and key not in found:
+                found[key] = (route, version)
+        if wanted is not None and len(found) == len(wanted):
+            break
+    return found
+
+
+def compare_providers(
+    before: Providers, after: Providers, cache: RouteOperations, policy: Policy
+) -> list[Change]:
+    """The changes between two assignments of operations to routes; unchanged routes are skipped."""
+    changes: list[Change] = []
+    old: dict[Key, Operation] = {}
+    new: dict[Key, Operation] = {}
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        if was is not None and now is not None:
+            if was[0] is now[0] and was[1] == now[1]:
+                continue
+            old_op = cache.operations(*was).get(key)
+            new_op = cache.operations(*now).get(key)
+            if old_op is not None and new_op is not None:
+                old[key], new[key] = old_op, new_op
+        elif was is not None:
+            method, path = cache.keys(*was)[key]
+            changes.append(Change("operation-removed", True, method, path, "operation removed"))
+        elif now is not None:
+            method, path = cache.keys(*now)[key]
+            changes.append(Change("operation-added", False, method, path, "operation added"))
+    return changes + diff_operations(old, new, policy)
+
+
+def diff_snapshots(
+    old: Snapshot, new: Snapshot, cache: RouteOperations, policy: Policy
+) -> list[Change]:
+    """The changes from ``old`` to ``new``, generating only the routes that differ."""
+    if new.same_as(old):
+        return []
+    old_units = {old.unit(route) for route in old.routes}
+    new_units = {new.unit(route) for route in new.routes}
+    affected: set[Key] = set()
+    for snapshot, others in ((old, new_units), (new, old_units)):
+        for route in snapshot.routes:
+            unit = snapshot.unit(route)
+            if unit not in others:
+                affected.update(cache.keys(route, unit[1]))
+    if not affected:
+        return []
+    before = providers(old, cache, affected)
+    after = providers(new, cache, affected)
+    return compare_providers(before, after, cache, policy)
+
+
+class Tracker:
+    """One app's routes over a session: the last state seen, checkpoints, first versions."""
+
+    def __init__(self) -> None:
+        self._app: weakref.ref[FastAPI] | None = None
+        self.last = Snapshot([])
+        self.cache = RouteOperations()
+        self.first_seen: Providers = {}
+        self.checkpoints: dict[str, Snapshot] = {}
+
+    def observe(self, app: FastAPI, policy: Policy, *, compare: bool = True) -> list[Change]:
+        """The changes since the last call (none on the first call or for a new app)."""
+        current = Snapshot.of(app)
+        if self._app is None or self._app() is not app:
+            # A new app (``app = FastAPI()`` run again): its routes are not changes of the
+            # old app's. Checkpoints and first versions stay, to compare against later.
+            self._app = weakref.ref(app)
+            if self.cache.separate != app.separate_input_output_schemas:
+                self.cache = RouteOperations(app.separate_input_output_schemas)
+            self.last = Snapshot([])
+            compare = False
+        if current.same_as(self.last):
+            return []
+        changes = diff_snapshots(self.last, current, self.cache, policy) if compare else []
+        self._remember_first(current)
+        self.last = current
+        if self.cache.size() > 4 * len(current.routes) + 64:
+            self.cache.keep_only(self.pinned())
+        return changes
+
+    def _remember_first(self, current: Snapshot) -> None:
+        seen = {self.last.unit(route) for route in self.last.routes}
+        for route in current.routes:
+            unit = current.unit(route)
+            if unit in seen:
+                continue
+            for key in self.cache.keys(route, unit[1]):
+                self.first_seen.setdefault(key, (route, unit[1]))
+
+    def pinned(self) -> list[BaseRoute]:
+        held = [*self.last.routes, *(route for route, _ in self.first_seen.values())]
+        held += itertools.chain.from_iterable(s.routes for s in self.checkpoints.values())
+        return held
+
+    def since_first(self, app: FastAPI, policy: Policy) -> list[Change]:
+        """Each operation against its first version in the session; removed ones too."""
+        self.observe(app, policy, compare=False)
+        after = providers(self.last, self.cache, None)
+        return compare_providers(self.first_seen, after, self.cache, policy)
+
+    def since(self, name: str, app: FastAPI, policy: Policy) -> list[Change]:
+        self.observe(app, policy, compare=False)
+        return diff_snapshots(self.checkpoints[name], self.last, self.cache, policy)
+
+    def checkpoint(self, name: str, app: FastAPI, policy: Policy) -> int:
+        """Record the app's routes as ``name``; the number of operations."""
+        self.observe(app, policy, compare=False)
+        self.checkpoints[name] = self.last
+        return len(providers(self.last, self.cache, None))
