@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Int, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -33,6 +33,21 @@ class NbAPI(Configurable):
         help="Base URL under which browsers reach the live server, e.g. through a proxy "
         "('https://hub.example.org/user/ada/proxy/{port}/'). '{port}' is replaced by the "
         "server's port. Empty: detect JupyterHub/Binder, else http://HOST:PORT/.",
+    ).tag(config=True)
+
+    breaking_changes = Bool(
+        True,
+        help="After a cell changes operations (a %%route re-run, a route moved or removed), "
+        "print one line per change that breaks clients under the cell. False: stay silent; "
+        "`%nbapi diff` still lists every change.",
+    ).tag(config=True)
+
+    response_enum_added = CaselessStrEnum(
+        ["breaking", "compatible"],
+        default_value="breaking",
+        help="How a new value in a response enum counts in re-run warnings, `%nbapi diff` "
+        "and `%nbapi check`: 'breaking' (clients that switch over the known values fail) or "
+        "'compatible' (as oasdiff counts it).",
     ).tag(config=True)
 
     @validate("public_url")

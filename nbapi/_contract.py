@@ -34,10 +34,15 @@ class ContractError(UserError):
 
 
 class Diff:
-    """Every change between two versions of an API, breaking ones first."""
+    """Every change between two versions of an API, breaking ones first.
 
-    def __init__(self, changes: Iterable[Change]) -> None:
+    ``.changes`` lists them all, ``.breaking`` those that break clients; ``.ok`` is True
+    when there is none of those.
+    """
+
+    def __init__(self, changes: Iterable[Change], against: str = "") -> None:
         self.changes: list[Change] = sorted(set(changes), key=Change.sort_key)
+        self.against = against  # "since checkpoint 'v1'", for the summary line
 
     @property
     def breaking(self) -> list[Change]:
@@ -45,17 +50,18 @@ class Diff:
 
     @property
     def ok(self) -> bool:
-        """True when no change breaks a client."""
         return not self.breaking
 
     def lines(self) -> list[str]:
+        """One line per change, with its rule."""
         return [f"{change.line()} [{change.rule}]" for change in self.changes]
 
     def __repr__(self) -> str:
+        since = f" {self.against}" if self.against else ""
         if not self.changes:
-            return "no changes"
+            return f"no changes{since}"
         count, broken = len(self.changes), len(self.breaking)
-        summary = f"{count} change{'s' * (count != 1)}, {broken} breaking"
+        summary = f"{count} change{'s' * (count != 1)}{since}, {broken} breaking"
         return "\n".join([*self.lines(), summary])
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:

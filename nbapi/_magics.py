@@ -32,6 +32,7 @@ from IPython.core.magic import (
 from IPython.display import display
 from starlette.routing import Match
 
+from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI
 from ._errors import UserError
@@ -51,6 +52,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explorer": ("nbapi._widgets", "explorer_command"),
     "try": ("nbapi._widgets", "try_command"),
     "export": ("nbapi._export", "export_command"),
+    "checkpoint": ("nbapi._checkpoints", "checkpoint_command"),
+    "diff": ("nbapi._checkpoints", "diff_command"),
+    "check": ("nbapi._checkpoints", "check_command"),
 }
 
 # How long the kernel's threads come before a loaded live server's requests when an
@@ -133,6 +137,9 @@ class NbAPIMagics(Magics):
                 # The built stack holds copies of the middleware list and of the
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
+            # One line per breaking change to the operations this cell changed.
+            for line in rerun_lines(self.session):
+                print(line, file=sys.stderr)
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
@@ -435,15 +442,23 @@ class NbAPIMagics(Magics):
             %nbapi explorer                 live view of every operation
             %nbapi try [METHOD PATH]        request builder for an operation
             %nbapi export [DIR]             write app.py, test_app.py, requirements.txt
+            %nbapi checkpoint [NAME]        remember the app's operations as they are now
+            %nbapi diff [NAME | FILE]       every change since a checkpoint (default: the
+                                            last one, else the session) or an OpenAPI file
+            %nbapi check CONTRACT           does the app implement this OpenAPI file?
 
         Options are set with ``%config NbAPI.<option> = value``; see
-        ``%config NbAPI`` for the list (autostart, host, port, public_url).
+        ``%config NbAPI`` for the list (autostart, host, port, public_url,
+        breaking_changes, response_enum_added).
 
         Examples::
 
             %nbapi serve --port 8001
             %nbapi status
             %nbapi try GET /items/{item_id}
+            %nbapi checkpoint v1
+            %nbapi diff v1
+            %nbapi check contracts/todo.json
         """
         try:
             argv = shlex.split(line)

@@ -304,7 +304,7 @@ class _OperationDiff:
     def __init__(self, old: Operation, new: Operation, policy: Policy) -> None:
         self.old, self.new, self.policy = old, new, policy
         self.found: list[Change] = []
-        self.seen: set[tuple[int, int, str]] = set()
+        self.stack: set[tuple[int, int]] = set()  # schema pairs being compared
 
     def add(self, rule: str, detail: str, breaking: bool | None = None) -> None:
         flag = RULES[rule] if breaking is None else breaking
@@ -468,24 +468,26 @@ class _OperationDiff:
 
     # -- schemas -----------------------------------------------------------------------
     def _schema(self, place: _Place, old_raw: Any, new_raw: Any, *, request: bool) -> None:
-        marker = (id(resolve(self.old.document, old_raw)), id(resolve(self.new.document, new_raw)))
-        seen = (*marker, str(place))
-        # A recursive model refers to itself: compare each pair of schemas once per place,
-        # and stop at a depth no hand-written model reaches.
-        if seen in self.seen or len(place.path) > 12:
-            return
-        self.seen.add(seen)
         old, new = shape(self.old.document, old_raw), shape(self.new.document, new_raw)
         self._types(place, old, new, request=request)
-        if old.main and new.main:
+        if not (old.main and new.main):
+            return
+        # A recursive model refers to itself: stop where a pair of schemas is compared
+        # inside itself (and at a depth no hand-written model reaches).
+        pair = (id(old.main), id(new.main))
+        if pair in self.stack or len(place.path) > 32:
+            return
+        self.stack.add(pair)
+        try:
             self._constraints(place, old.main, new.main, request=request)
             self._enums(place, old.main, new.main, request=request)
             if _props(old.main) or _props(new.main):
                 self._properties(place, old.main, new.main, request=request)
             if "array" in old.types and "array" in new.types:
-                self._schema(
-                    place.child("[]"), old.main.get("items"), new.main.get("items"), request=request
-                )
+                items = old.main.get("items"), new.main.get("items")
+                self._schema(place.child("[]"), *items, request=request)
+        finally:
+            self.stack.discard(pair)
 
     def _types(self, place: _Place, old: Shape, new: Shape, *, request: bool) -> None:
         if place.parameter and not place.path:
