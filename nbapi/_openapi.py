@@ -9,8 +9,10 @@ or removed are generated and compared. ``/openapi.json`` is left to FastAPI.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
+import warnings
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,13 +77,17 @@ def route_document(
     field_mapping, definitions = generator.generate_definitions(inputs=inputs)
     schemas: dict[str, Any] = {str(name): value for name, value in definitions.items()}
     for context in contexts:
-        path, security, extra = get_openapi_path(
-            route=context,
-            operation_ids=set(),
-            model_name_map={},
-            field_mapping=field_mapping,
-            separate_input_output_schemas=separate,
-        )
+        with warnings.catch_warnings():
+            # FastAPI warns of a duplicate operationId (a route with several methods) when
+            # it generates /openapi.json; once there is enough, not on every re-run.
+            warnings.simplefilter("ignore")
+            path, security, extra = get_openapi_path(
+                route=context,
+                operation_ids=set(),
+                model_name_map={},
+                field_mapping=field_mapping,
+                separate_input_output_schemas=separate,
+            )
         if path:
             paths.setdefault(context.path_format, {}).update(path)
         if security:
@@ -269,6 +275,11 @@ class Tracker:
                 continue
             for key in self.cache.keys(route, unit[1]):
                 self.first_seen.setdefault(key, (route, unit[1]))
+            if unit[1] is not None:
+                # An included router changes in place: its operations can only be
+                # generated while this version of it is the current one.
+                with contextlib.suppress(Exception):  # see compare_providers
+                    self.cache.operations(route, unit[1])
 
     def pinned(self) -> list[BaseRoute]:
         held = [*self.last.routes, *(route for route, _ in self.first_seen.values())]
