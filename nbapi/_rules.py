@@ -377,6 +377,8 @@ class _OperationDiff:
             place = _param_place(param)
             required = bool(param.get("required")) or key[0] == "path"
             before = old.get(key)
+            if before is None and key[0] == "path":
+                continue  # in the path either way: every client already sends it
             if before is None:
                 if required:
                     self.add("request-required-added", f"{place} added as required")
@@ -395,7 +397,7 @@ class _OperationDiff:
                 request=True,
             )
         for key, param in old.items():
-            if key not in new:
+            if key not in new and key[0] != "path":
                 self.add("request-removed", f"{_param_place(param)} removed (no longer read)")
 
     # -- request body ------------------------------------------------------------------
