@@ -72,12 +72,12 @@ def operations(document: Doc) -> dict[Key, Operation]:
     """Every operation of an OpenAPI document, by (METHOD, path with anonymous parameters)."""
     found: dict[Key, Operation] = {}
     for path, item in (document.get("paths") or {}).items():
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         shared = item.get("parameters") or ()
         for method in METHODS:
             spec = item.get(method)
-            if isinstance(spec, Mapping):
+            if isinstance(spec, dict):
                 found[operation_key(method, path)] = Operation(
                     method.upper(), path, spec, document, shared
                 )

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import operator
 import warnings
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, routing
@@ -140,36 +138,51 @@ class RouteOperations:
         return len(self._keys) + len(self._operations)
 
 
-@dataclass
-class Snapshot:
-    """An app's route entries at one moment, with the versions of included routers."""
+Unit = tuple[BaseRoute, int | None]  # a route entry and, for an included router, its version
+Providers = dict[Key, Unit]
 
-    routes: list[BaseRoute]
-    versions: dict[int, int] = field(default_factory=dict)
+
+class Snapshot:
+    """An app's route entries at one moment, with the versions of included routers.
+
+    Built on every cell, so only C-speed work over all routes: their ids, as a list and a set.
+    """
+
+    def __init__(self, routes: list[BaseRoute], versions: dict[int, int] | None = None) -> None:
+        self.routes = routes
+        self.ids = list(map(id, routes))
+        self.id_set = set(self.ids)
+        self.versions = versions or {}
 
     @classmethod
     def of(cls, app: FastAPI) -> Snapshot:
         routes = list(app.router.routes)
         versions: dict[int, int] = {}
-        for route in routes:
-            if getattr(route, "original_router", None) is not None:
-                version = _version(route)
-                if version is not None:
-                    versions[id(route)] = version
+        for route in [r for r in routes if type(r) is not routing.APIRoute]:
+            version = _version(route)
+            if version is not None:
+                versions[id(route)] = version
         return cls(routes, versions)
 
-    def unit(self, route: BaseRoute) -> UnitId:
-        return (id(route), self.versions.get(id(route)))
-
     def same_as(self, other: Snapshot) -> bool:
-        return (
-            len(self.routes) == len(other.routes)
-            and all(map(operator.is_, self.routes, other.routes))  # identity at C speed
-            and self.versions == other.versions
-        )
+        return self.ids == other.ids and self.versions == other.versions
 
+    def units(self, ids: Iterable[int]) -> list[Unit]:
+        """The (route, version) of each id, in the order of the routes."""
+        wanted = set(ids)
+        if len(wanted) > 8:
+            return [(r, self.versions.get(id(r))) for r in self.routes if id(r) in wanted]
+        indexes = sorted(self.ids.index(i) for i in wanted)  # C-speed scans
+        return [(self.routes[i], self.versions.get(self.ids[i])) for i in indexes]
 
-Providers = dict[Key, tuple[BaseRoute, int | None]]
+    def changed(self, new: Snapshot) -> tuple[list[Unit], list[Unit]]:
+        """The route entries only this snapshot holds, and those only ``new`` holds."""
+        routers = {
+            i for i, version in new.versions.items() if self.versions.get(i, version) != version
+        }
+        removed = self.units((self.id_set - new.id_set) | routers)
+        added = new.units((new.id_set - self.id_set) | routers)
+        return removed, added
 
 
 def providers(snapshot: Snapshot, cache: RouteOperations, wanted: set[Key] | None) -> Providers:
@@ -221,19 +234,38 @@ def diff_snapshots(
     """The changes from ``old`` to ``new``, generating only the routes that differ."""
     if new.same_as(old):
         return []
-    old_units = {old.unit(route) for route in old.routes}
-    new_units = {new.unit(route) for route in new.routes}
-    affected: set[Key] = set()
-    for snapshot, others in ((old, new_units), (new, old_units)):
-        for route in snapshot.routes:
-            unit = snapshot.unit(route)
-            if unit not in others:
-                affected.update(cache.keys(route, unit[1]))
+    removed, added = old.changed(new)
+    affected = {key for unit in removed + added for key in cache.keys(*unit)}
     if not affected:
         return []
     before = providers(old, cache, affected)
     after = providers(new, cache, affected)
     return compare_providers(before, after, cache, policy)
+
+
+class _KeyIndex:
+    """Key -> the routes of the last snapshot that give it, kept up to date change by change,
+    so that a re-run finds an operation's route without a walk over every route."""
+
+    def __init__(self) -> None:
+        self._routes: dict[Key, list[Unit]] = {}
+
+    def update(self, removed: list[Unit], added: list[Unit], cache: RouteOperations) -> None:
+        for unit in removed:
+            for key in cache.keys(*unit):
+                self._routes[key] = [u for u in self._routes.get(key, ()) if u[0] is not unit[0]]
+        for unit in added:
+            for key in cache.keys(*unit):
+                self._routes.setdefault(key, []).append(unit)
+
+    def providers(self, snapshot: Snapshot, keys: set[Key]) -> Providers:
+        found: Providers = {}
+        for key in keys:
+            units = [u for u in self._routes.get(key, ()) if id(u[0]) in snapshot.id_set]
+            if units:
+                # Several routes give the key: FastAPI's document holds the last one's.
+                found[key] = max(units, key=lambda unit: snapshot.ids.index(id(unit[0])))
+        return found
 
 
 class Tracker:
@@ -243,6 +275,7 @@ class Tracker:
         self._app: weakref.ref[FastAPI] | None = None
         self.last = Snapshot([])
         self.cache = RouteOperations()
+        self.index = _KeyIndex()
         self.first_seen: Providers = {}
         self.checkpoints: dict[str, Snapshot] = {}
         self.latest: str | None = None  # the checkpoint %nbapi diff compares with by default
@@ -256,30 +289,31 @@ class Tracker:
             self._app = weakref.ref(app)
             if self.cache.separate != app.separate_input_output_schemas:
                 self.cache = RouteOperations(app.separate_input_output_schemas)
-            self.last = Snapshot([])
+            self.last, self.index = Snapshot([]), _KeyIndex()
             compare = False
         if current.same_as(self.last):
             return []
-        changes = diff_snapshots(self.last, current, self.cache, policy) if compare else []
-        self._remember_first(current)
+        removed, added = self.last.changed(current)
+        affected = {key for unit in removed + added for key in self.cache.keys(*unit)}
+        before = self.index.providers(self.last, affected) if compare else {}
+        self.index.update(removed, added, self.cache)
+        after = self.index.providers(current, affected) if compare else {}
+        self._remember_first(added)
         self.last = current
+        changes = compare_providers(before, after, self.cache, policy) if compare else []
         if self.cache.size() > 4 * len(current.routes) + 64:
             self.cache.keep_only(self.pinned())
         return changes
 
-    def _remember_first(self, current: Snapshot) -> None:
-        seen = {self.last.unit(route) for route in self.last.routes}
-        for route in current.routes:
-            unit = current.unit(route)
-            if unit in seen:
-                continue
-            for key in self.cache.keys(route, unit[1]):
-                self.first_seen.setdefault(key, (route, unit[1]))
-            if unit[1] is not None:
+    def _remember_first(self, added: list[Unit]) -> None:
+        for route, version in added:
+            for key in self.cache.keys(route, version):
+                self.first_seen.setdefault(key, (route, version))
+            if version is not None:
                 # An included router changes in place: its operations can only be
                 # generated while this version of it is the current one.
                 with contextlib.suppress(Exception):  # see compare_providers
-                    self.cache.operations(route, unit[1])
+                    self.cache.operations(route, version)
 
     def pinned(self) -> list[BaseRoute]:
         held = [*self.last.routes, *(route for route, _ in self.first_seen.values())]

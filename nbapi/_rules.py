@@ -132,11 +132,11 @@ def key_label(operation: Operation) -> tuple[str, str]:
 # -- reading schemas ---------------------------------------------------------------------
 def resolve(document: Doc, value: Any, depth: int = 0) -> Any:
     """Follow ``$ref`` (local ones, ``#/...``) until a value that is not a reference."""
-    while isinstance(value, Mapping) and isinstance(value.get("$ref"), str) and depth < 50:
+    while isinstance(value, dict) and isinstance(value.get("$ref"), str) and depth < 50:
         ref: str = value["$ref"]
         target: Any = document
         for part in ref.lstrip("#").strip("/").split("/") if ref.startswith("#") else [None]:
-            if part is None or not isinstance(target, Mapping):
+            if part is None or not isinstance(target, dict):
                 return {}
             target = target.get(part.replace("~1", "/").replace("~0", "~"))
         value, depth = target if target is not None else {}, depth + 1
@@ -162,7 +162,7 @@ class Shape:
 
 def shape(document: Doc, schema: Any) -> Shape:
     schema = _merge_all_of(document, resolve(document, schema))
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return Shape(frozenset(), {})
     variants = schema.get("anyOf") or schema.get("oneOf")
     if isinstance(variants, list):
@@ -208,13 +208,13 @@ def _json_type(value: Any) -> str:
 
 
 def _merge_all_of(document: Doc, schema: Any) -> Any:
-    parts = schema.get("allOf") if isinstance(schema, Mapping) else None
+    parts = schema.get("allOf") if isinstance(schema, dict) else None
     if not isinstance(parts, list):
         return schema
     merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
     for part in parts:
         part = _merge_all_of(document, resolve(document, part))
-        if not isinstance(part, Mapping):
+        if not isinstance(part, dict):
             continue
         for name, value in part.items():
             if name == "properties":
@@ -312,6 +312,10 @@ class _OperationDiff:
 
     def changes(self) -> list[Change]:
         old, new = self.old.spec, self.new.spec
+        if old == new and self.old.document.get("components") == self.new.document.get(
+            "components"
+        ):
+            return []  # a cell run again unchanged: equal dicts, compared at C speed
         if new.get("deprecated") and not old.get("deprecated"):
             self.add("operation-deprecated", "operation deprecated")
         for name in ("summary", "description"):
@@ -332,7 +336,7 @@ class _OperationDiff:
         return [
             {name: frozenset(scopes or ()) for name, scopes in alternative.items()}
             for alternative in raw
-            if isinstance(alternative, Mapping)
+            if isinstance(alternative, dict)
         ] or [{}]
 
     def _security(self) -> None:
@@ -361,7 +365,7 @@ class _OperationDiff:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for raw in [*operation.shared_parameters, *(operation.spec.get("parameters") or ())]:
             param = resolve(operation.document, raw)
-            if not isinstance(param, Mapping) or "name" not in param:
+            if not isinstance(param, dict) or "name" not in param:
                 continue
             where, name = str(param.get("in", "query")), str(param["name"])
             if where == "path":
@@ -470,6 +474,8 @@ class _OperationDiff:
 
     # -- schemas -----------------------------------------------------------------------
     def _schema(self, place: _Place, old_raw: Any, new_raw: Any, *, request: bool) -> None:
+        if _same(resolve(self.old.document, old_raw), resolve(self.new.document, new_raw)):
+            return
         old, new = shape(self.old.document, old_raw), shape(self.new.document, new_raw)
         self._types(place, old, new, request=request)
         if not (old.main and new.main):
@@ -589,9 +595,14 @@ class _OperationDiff:
                     self.add("response-property-removed", f"{place.child(name)} removed")
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Equal schemas that refer to nothing else: nothing in them can differ."""
+    return bool(old == new and "'$ref'" not in repr(old))
+
+
 def _props(schema: Mapping[str, Any]) -> Mapping[str, Any]:
     props = schema.get("properties")
-    return props if isinstance(props, Mapping) else {}
+    return props if isinstance(props, dict) else {}
 
 
 def _param_place(param: Mapping[str, Any]) -> str:
