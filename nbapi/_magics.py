@@ -138,8 +138,7 @@ class NbAPIMagics(Magics):
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
             # One line per breaking change to the operations this cell changed.
-            for line in rerun_lines(self.session):
-                print(line, file=sys.stderr)
+            self._print_in_cell(rerun_lines(self.session))
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
@@ -267,10 +266,19 @@ class NbAPIMagics(Magics):
         self.route_displays[owner] = (display_id, text, parent)
         self._show_in_cell(parent, {"text/plain": text}, display_id, update=False, stderr=lines)
 
+    def _print_in_cell(self, lines: Sequence[str]) -> None:
+        """``lines`` on stderr, after the route line and warnings the cell showed."""
+        publisher = getattr(self.shell, "display_pub", None)
+        if not lines or publisher is None or not hasattr(publisher, "set_thread_parent"):
+            for line in lines:
+                print(line, file=sys.stderr)
+            return
+        self._show_in_cell(dict(publisher.parent_header), None, "", update=False, stderr=lines)
+
     def _show_in_cell(
         self,
         parent: dict[str, Any],
-        data: dict[str, str],
+        data: dict[str, str] | None,
         display_id: str,
         *,
         update: bool,
@@ -293,8 +301,9 @@ class NbAPIMagics(Magics):
                 stream.set_thread_parent(parent) if hasattr(stream, "set_thread_parent") else None
             )
             try:
-                transient = {"display_id": display_id}
-                publisher.publish(data, metadata={}, transient=transient, update=update)
+                if data is not None:  # None: only the stderr lines
+                    transient = {"display_id": display_id}
+                    publisher.publish(data, metadata={}, transient=transient, update=update)
                 for line in stderr:
                     print(line, file=stream)
             finally:

@@ -96,6 +96,9 @@ class Change:
         kind = "breaking" if self.breaking else "compatible"
         return f"{kind} change in {self.operation}: {self.detail}"
 
+    def __str__(self) -> str:
+        return self.line()
+
     def sort_key(self) -> tuple[Any, ...]:
         return (not self.breaking, self.path, _method_order(self.method), self.detail)
 
