@@ -30,7 +30,8 @@ def test_tool_passes(command: list[str]) -> None:
 def test_pure_modules_do_not_import_ipython() -> None:
     # Imports flow one way: only the magics layer knows IPython.
     code = (
-        "import sys, nbapi._spec, nbapi._registry, nbapi._runner, nbapi._client, nbapi._session;"
+        "import sys, nbapi._spec, nbapi._registry, nbapi._runner, nbapi._client, nbapi._session,"
+        " nbapi._rules, nbapi._contract, nbapi._openapi, nbapi._checkpoints;"
         "print('IPython' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
