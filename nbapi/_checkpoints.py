@@ -42,7 +42,11 @@ def rerun_lines(session: Session) -> list[str]:
     if app is None:
         return []
     check = bool(session.config.breaking_changes)
-    changes = tracker(session).observe(app, policy(session.config), compare=check)
+    try:
+        changes = tracker(session).observe(app, policy(session.config), compare=check)
+    except Exception as exc:  # the check must never cost the user their cell's other hooks
+        _trackers.pop(session, None)  # start again from the next cell
+        return [f"nbapi: the breaking-change check failed ({type(exc).__name__}: {exc})"]
     return [f"nbapi: {change.line()}" for change in Diff(changes).breaking]
 
 

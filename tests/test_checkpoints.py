@@ -261,3 +261,23 @@ def test_not_openapi_file(shell: Any, tmp_path: Path) -> None:
         match=r"is not an OpenAPI document \(no 'openapi' or 'paths' key\); give the JSON",
     ):
         shell.run_line_magic("nbapi", f"check {notes}")
+
+
+def test_a_failing_check_costs_one_line(
+    shell: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbapi._openapi import Tracker
+
+    cell(shell, SEARCH_OPTIONAL)
+
+    def broken(*args: Any, **kwargs: Any) -> list[Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Tracker, "observe", broken)
+    cell(shell, SEARCH_REQUIRED)
+    assert warnings_of(capsys) == ["nbapi: the breaking-change check failed (RuntimeError: boom)"]
+    monkeypatch.undo()
+    r = shell.run_line_magic("http", "GET /search?q=x")
+    assert r.json() == "x"  # the cell's other hooks ran: the app serves the new version
+    cell(shell, SEARCH_OPTIONAL)
+    assert warnings_of(capsys) == []
