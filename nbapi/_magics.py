@@ -440,7 +440,7 @@ class NbAPIMagics(Magics):
     # -- %nbapi -------------------------------------------------------------------
     @line_magic
     def nbapi(self, line: str) -> Any:
-        """Manage nbapi: the live server, the explorer widgets, export.
+        """Manage nbapi: the live server, the explorer widgets, export, contracts.
 
         Usage::
 
