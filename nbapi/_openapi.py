@@ -262,7 +262,9 @@ class _KeyIndex:
         found: Providers = {}
         for key in keys:
             units = [u for u in self._routes.get(key, ()) if id(u[0]) in snapshot.id_set]
-            if units:
+            if len(units) == 1:
+                found[key] = units[0]
+            elif units:
                 # Several routes give the key: FastAPI's document holds the last one's.
                 found[key] = max(units, key=lambda unit: snapshot.ids.index(id(unit[0])))
         return found
