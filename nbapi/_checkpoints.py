@@ -63,6 +63,20 @@ def app_openapi(app: FastAPI) -> dict[str, Any]:
         raise ContractError(msg) from None
 
 
+def app_document(session: Session, app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI for nbapi's own views: built route by route when FastAPI builds it.
+
+    An app whose ``openapi`` is replaced (FastAPI's "extending OpenAPI"), or that has tags
+    metadata, servers or webhooks, gets ``app.openapi()`` itself.
+    """
+    own = "openapi" not in vars(app) and type(app).openapi is FastAPI.openapi
+    plain = not (app.openapi_tags or app.servers or app.webhooks.routes)
+    if not (own and plain):
+        app.openapi_schema = None  # routes may have changed behind FastAPI's cache
+        return app.openapi()
+    return tracker(session).document(app, policy(session.config))
+
+
 def checkpoint_command(session: Session, argv: Sequence[str]) -> None:
     """``%nbapi checkpoint [NAME]``: remember the app's operations as they are now."""
     if len(argv) > 1:

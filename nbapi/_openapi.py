@@ -18,7 +18,9 @@ from typing import Any
 
 from fastapi import FastAPI, routing
 from fastapi._compat import v2
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.constants import REF_TEMPLATE
+from fastapi.openapi.models import OpenAPI
 from fastapi.openapi.utils import get_fields_from_routes, get_openapi_path
 from starlette.routing import BaseRoute
 
@@ -95,6 +97,16 @@ def route_document(
     return {"openapi": "3.1.0", "paths": paths, "components": components}
 
 
+def validated(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` after FastAPI's last step: through its ``OpenAPI`` model and
+    ``jsonable_encoder`` (numbers typed as the model types them, no None values). Widgets
+    show what /openapi.json serves; the comparison does not need it (0.5 ms a route)."""
+    model = OpenAPI(**{"info": {"title": "", "version": ""}, **document})
+    found = dict(jsonable_encoder(model, by_alias=True, exclude_none=True))
+    found.pop("info", None)
+    return found
+
+
 class RouteOperations:
     """Each route's operation keys (cheap) and operations (generated once), cached per route."""
 
@@ -102,6 +114,8 @@ class RouteOperations:
         self.separate = separate_input_output_schemas
         self._keys: dict[UnitId, tuple[BaseRoute, dict[Key, Display]]] = {}
         self._operations: dict[UnitId, tuple[BaseRoute, dict[Key, Operation]]] = {}
+        self._documents: dict[UnitId, dict[str, Any]] = {}
+        self._validated: dict[UnitId, tuple[BaseRoute, dict[str, Any]]] = {}
         self.generated = 0  # how many routes were generated (the benchmark reads it)
 
     def keys(self, route: BaseRoute, version: int | None) -> dict[Key, Display]:
@@ -126,6 +140,18 @@ class RouteOperations:
         self.generated += 1
         found = operations(document)
         self._operations[unit] = (route, found)
+        self._documents[unit] = document
+        return found
+
+    def document(self, route: BaseRoute, version: int | None) -> dict[str, Any]:
+        """The OpenAPI document of ``route`` alone, as FastAPI would serve it; cached."""
+        unit = (id(route), version)
+        cached = self._validated.get(unit)
+        if cached is not None and cached[0] is route:
+            return cached[1]
+        self.operations(route, version)
+        found = validated(self._documents[unit])
+        self._validated[unit] = (route, found)
         return found
 
     def keep_only(self, routes: Iterable[BaseRoute]) -> None:
@@ -133,6 +159,8 @@ class RouteOperations:
         kept = {id(route) for route in routes}
         self._keys = {u: v for u, v in self._keys.items() if u[0] in kept}
         self._operations = {u: v for u, v in self._operations.items() if u[0] in kept}
+        self._documents = {u: v for u, v in self._documents.items() if u in self._operations}
+        self._validated = {u: v for u, v in self._validated.items() if u in self._operations}
 
     def size(self) -> int:
         return len(self._keys) + len(self._operations)
@@ -243,6 +271,64 @@ def diff_snapshots(
     return compare_providers(before, after, cache, policy)
 
 
+def merged_document(app: FastAPI, snapshot: Snapshot, cache: RouteOperations) -> dict[str, Any]:
+    """The app's OpenAPI put together from its routes' own documents, generated once each.
+
+    Paths, operations and schemas as in ``app.openapi()``; a schema name two routes use for
+    different schemas (a model redefined, one route not re-run) gets a suffix in the second.
+    """
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    security: dict[str, Any] = {}
+    for route in snapshot.routes:
+        version = snapshot.versions.get(id(route))
+        if not cache.keys(route, version):
+            continue
+        document = cache.document(route, version)
+        components = document.get("components", {})
+        renames: dict[str, str] = {}
+        for name, schema in components.get("schemas", {}).items():
+            if name in schemas and schemas[name] != schema:
+                number = 2
+                while f"{name}-{number}" in schemas:
+                    number += 1
+                renames[name] = f"{name}-{number}"
+        if renames:
+            document = _renamed(document, renames)
+            components = document.get("components", {})
+        for name, schema in components.get("schemas", {}).items():
+            schemas.setdefault(renames.get(name, name), schema)
+        security.update(components.get("securitySchemes", {}))
+        for path, item in document.get("paths", {}).items():
+            paths.setdefault(path, {}).update(item)
+    info = {"title": app.title, "version": app.version}
+    found: dict[str, Any] = {"openapi": app.openapi_version, "info": info, "paths": paths}
+    if schemas or security:
+        found["components"] = {"schemas": dict(sorted(schemas.items()))}
+        if security:
+            found["components"]["securitySchemes"] = security
+    return found
+
+
+def _renamed(value: Any, renames: dict[str, str]) -> Any:
+    """A copy of ``value`` whose ``$ref``s to renamed schemas point to their new names."""
+    if isinstance(value, dict):
+        copied: dict[Any, Any] = {}
+        for key, item in value.items():
+            if key == "$ref" and isinstance(item, str) and item.startswith(SCHEMA_REF):
+                name = item[len(SCHEMA_REF) :]
+                copied[key] = SCHEMA_REF + renames.get(name, name)
+            else:
+                copied[key] = _renamed(item, renames)
+        return copied
+    if isinstance(value, list):
+        return [_renamed(item, renames) for item in value]
+    return value
+
+
+SCHEMA_REF = "#/components/schemas/"
+
+
 class _KeyIndex:
     """Key -> the routes of the last snapshot that give it, kept up to date change by change,
     so that a re-run finds an operation's route without a walk over every route."""
@@ -331,6 +417,11 @@ class Tracker:
     def since(self, name: str, app: FastAPI, policy: Policy) -> list[Change]:
         self.observe(app, policy, compare=False)
         return diff_snapshots(self.checkpoints[name], self.last, self.cache, policy)
+
+    def document(self, app: FastAPI, policy: Policy) -> dict[str, Any]:
+        """The app's OpenAPI, generating only the routes not seen before (for widgets)."""
+        self.observe(app, policy, compare=False)
+        return merged_document(app, self.last, self.cache)
 
     def checkpoint(self, name: str, app: FastAPI, policy: Policy) -> int:
         """Record the app's routes as ``name``; the number of operations."""

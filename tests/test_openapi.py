@@ -187,3 +187,43 @@ def test_a_new_app_is_not_a_change() -> None:
     # ... but against each operation's first version in the session, it did change.
     lines = [c.line() for c in tracker.since_first(second, policy)]
     assert lines == ["breaking change in GET /pets: query parameter 'q' is now required"]
+
+
+def test_merged_document_is_what_fastapi_serves() -> None:
+    app = FastAPI(title="Shop", version="2")
+    for number in (0, 1, 2, 5, 6):  # each model in one direction only: FastAPI's names too
+        handler, keywords = _variant(number, f"h{number}")
+        app.api_route(f"/v{number}/{{item_id}}", methods=["GET"], **keywords)(handler)
+    router = APIRouter(prefix="/router")
+    router.get("/items")(_variant(0, "in_router")[0])
+    app.include_router(router)
+    tracker = Tracker()
+    merged = tracker.document(app, Policy())
+    assert merged == app.openapi()
+    assert tracker.document(app, Policy()) == merged  # from the cache, nothing generated
+    generated = tracker.cache.generated
+    app.get("/v7")(_variant(3, "h7")[0])  # a body model: Tag as input, Pet as output
+    app.openapi_schema = None
+    merged = tracker.document(app, Policy())
+    assert tracker.cache.generated == generated + 1
+    assert diff_documents(app.openapi(), merged).changes == []
+
+
+def test_merged_document_renames_a_redefined_model() -> None:
+    first = type("Pet", (BaseModel,), {"__annotations__": {"name": str}})
+    second = type("Pet", (BaseModel,), {"__annotations__": {"age": int}})
+    app = FastAPI()
+
+    def old() -> None: ...
+
+    def new() -> None: ...
+
+    app.get("/old", response_model=first)(old)
+    app.get("/new", response_model=second)(new)
+    merged = Tracker().document(app, Policy())
+    refs = [
+        merged["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        for path in ("/old", "/new")
+    ]
+    assert refs == [{"$ref": "#/components/schemas/Pet"}, {"$ref": "#/components/schemas/Pet-2"}]
+    assert list(merged["components"]["schemas"]["Pet-2"]["properties"]) == ["age"]
