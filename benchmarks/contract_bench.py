@@ -65,6 +65,8 @@ CELLS = (
 def measure(ip: Any, count: int, samples: int) -> dict[str, float]:
     """Median time of one re-run in each mode; the modes take turns, one re-run each."""
     import nbapi._magics as magics
+    import nbapi._widgets as widgets_module
+    from nbapi import explorer
     from nbapi._checkpoints import tracker
     from nbapi._contract import diff_documents
     from nbapi._session import current_session
@@ -86,13 +88,37 @@ def measure(ip: Any, count: int, samples: int) -> dict[str, float]:
         diff_documents(previous["doc"], document)
         previous["doc"] = document
 
+    shown = explorer()  # subscribed to the session's route listeners only while timed
+    listener = shown._listener
+    session.route_listeners.remove(listener)
+    incremental = widgets_module.app_document
+
+    def whole_document(session: Any, app: Any) -> dict[str, Any]:
+        app.openapi_schema = None
+        return dict(app.openapi())
+
+    def with_explorer(document: Callable[..., dict[str, Any]]) -> Callable[[], None]:
+        def run() -> None:
+            widgets_module.app_document = document
+            session.route_listeners.append(listener)
+            try:
+                rerun()
+            finally:
+                session.route_listeners.remove(listener)
+                widgets_module.app_document = incremental
+
+        return run
+
     modes: dict[str, tuple[Callable[..., list[str]], bool, Callable[[], None]]] = {
         "no hook": (lambda session: [], True, rerun),
         "check off": (hook, False, rerun),
         "check on": (hook, True, rerun),
         "unchanged": (hook, True, lambda: rerun(changed=False)),
         "full diff": (lambda session: [], True, full_diff),
+        "explorer": (hook, True, with_explorer(incremental)),
+        "explorer, whole document": (hook, True, with_explorer(whole_document)),
     }
+    slow = {"full diff", "explorer, whole document"}
     times: dict[str, list[float]] = {name: [] for name in modes}
     # FastAPI's whole document takes about a second at 1000 routes: sample it less often.
     full_every = 10 if count >= 1000 else 2
@@ -100,9 +126,10 @@ def measure(ip: Any, count: int, samples: int) -> dict[str, float]:
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         rerun()
         previous["doc"] = app.openapi()
+        with_explorer(incremental)()  # untimed: every route's document generated once
         for sample in range(samples):
             for name, (use, check, run) in modes.items():
-                if name == "full diff" and sample % full_every:
+                if name in slow and sample % full_every:
                     continue
                 magics.rerun_lines = use
                 ip.run_line_magic("config", f"NbAPI.breaking_changes = {check}")
@@ -141,8 +168,20 @@ def main() -> None:
         "full / no hook",
     )
     rows = [header]
+    explorer_rows = [
+        ("routes", "check on", "explorer", "explorer / check on", "explorer, whole document")
+    ]
     for count in (100, 1000):
         got = measure(ip, count, args.samples)
+        explorer_rows.append(
+            (
+                str(count),
+                f"{got['check on'] * 1000:.2f} ms",
+                f"{got['explorer'] * 1000:.2f} ms",
+                f"{got['explorer'] / got['check on']:.2f}x",
+                f"{got['explorer, whole document'] * 1000:.2f} ms",
+            )
+        )
         base = got["no hook"]
         rows.append(
             (
@@ -156,10 +195,20 @@ def main() -> None:
                 f"{got['full diff'] / base:.1f}x",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    print("%%route re-run, median of one-at-a-time turns (target: check on <= 2x no hook)")
+    table("%%route re-run, median of one-at-a-time turns (target: check on <= 2x no hook)", rows)
+    table(
+        "the same re-run with the explorer subscribed (it redraws after the cell; "
+        "target: <= 2x check on)",
+        explorer_rows,
+    )
+
+
+def table(title: str, rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(title)
     for row in rows:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    print()
 
 
 if __name__ == "__main__":
