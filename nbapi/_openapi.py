@@ -301,7 +301,16 @@ def merged_document(app: FastAPI, snapshot: Snapshot, cache: RouteOperations) ->
         security.update(components.get("securitySchemes", {}))
         for path, item in document.get("paths", {}).items():
             paths.setdefault(path, {}).update(item)
-    info = {"title": app.title, "version": app.version}
+    info: dict[str, Any] = {"title": app.title, "version": app.version}
+    for key, value in (
+        ("summary", app.summary),
+        ("description", app.description),
+        ("termsOfService", app.terms_of_service),
+        ("contact", app.contact),
+        ("license", app.license_info),
+    ):
+        if value:
+            info[key] = jsonable_encoder(value, by_alias=True, exclude_none=True)
     found: dict[str, Any] = {"openapi": app.openapi_version, "info": info, "paths": paths}
     if schemas or security:
         found["components"] = {"schemas": dict(sorted(schemas.items()))}

@@ -7,8 +7,10 @@ opens a ``RequestBuilder``: a form made from the operation's OpenAPI (by
 response as text (never as live HTML), marks the fields a 422 points at, keeps
 a history to replay, and writes any request as curl, httpx or ``%%http``.
 
-Widgets only use what a user has: ``app.openapi()``, ``session.client`` and the
-live server's ``client()``. Every widget's text/plain view is short and stable.
+Widgets only use what a user has: the app's OpenAPI (what ``app.openapi()`` gives, put
+together route by route by ``nbapi._openapi`` so a redraw generates only changed routes),
+``session.client`` and the live server's ``client()``. Every widget's text/plain view is
+short and stable.
 """
 
 from __future__ import annotations

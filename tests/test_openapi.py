@@ -190,7 +190,7 @@ def test_a_new_app_is_not_a_change() -> None:
 
 
 def test_merged_document_is_what_fastapi_serves() -> None:
-    app = FastAPI(title="Shop", version="2")
+    app = FastAPI(title="Shop", version="2", description="Pets & tags", contact={"name": "Ada"})
     for number in (0, 1, 2, 5, 6):  # each model in one direction only: FastAPI's names too
         handler, keywords = _variant(number, f"h{number}")
         app.api_route(f"/v{number}/{{item_id}}", methods=["GET"], **keywords)(handler)
