@@ -1,8 +1,10 @@
-"""The ``nbapi`` command line: ``nbapi export NOTEBOOK.ipynb [-o DIR]``, ``nbapi tutorial``.
+"""The ``nbapi`` command line: ``nbapi export NOTEBOOK.ipynb [-o DIR]``, ``nbapi tutorial``,
+``nbapi diff OLD NEW``.
 
 Exit status of ``export``: 0 exported; 1 the notebook cannot be exported faithfully (the
 report names each cell and why, and nothing was written); 2 bad arguments or an
-unreadable notebook (one line on stderr). ``tutorial`` becomes JupyterLab.
+unreadable notebook (one line on stderr). ``tutorial`` becomes JupyterLab. ``diff``: 0 no
+change breaks clients, 1 some change does, 2 bad arguments or an unreadable document.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._export import ExportError, export_path
 
@@ -62,7 +64,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="the folder of notebooks (default: ./notebooks, as in a clone of nbapi)",
     )
     tutorial.add_argument("--port", type=_port, default=8888, help="first port to try (8888)")
+    _add_diff(commands)
     return parser
+
+
+def _add_diff(commands: Any) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="list the changes between two OpenAPI documents; exit 1 when one breaks clients",
+        description=(
+            "Compare two OpenAPI documents (.json, or .yaml/.yml) operation by operation and "
+            "print one line per change, breaking ones first, each with its rule. Exit status: "
+            "0 when no change breaks clients, 1 when one does, 2 on bad arguments or an "
+            "unreadable document, so CI can gate a deployment on it."
+        ),
+    )
+    diff.add_argument("old", type=Path, help="the published contract (e.g. the last release)")
+    diff.add_argument("new", type=Path, help="the candidate (e.g. this build's /openapi.json)")
+    diff.add_argument(
+        "--response-enum-added",
+        choices=("breaking", "compatible"),
+        default="breaking",
+        help="how a new value in a response enum counts (default: breaking)",
+    )
+
+
+def run_diff(old: Path, new: Path, response_enum_added: str) -> int:
+    from ._contract import ContractError, diff_documents, load_document
+    from ._rules import Policy
+
+    try:
+        before = load_document(old)
+        after = load_document(new)
+    except ContractError as exc:
+        print(f"nbapi: error: {exc}", file=sys.stderr)
+        return 2
+    rules = Policy(response_enum_added_breaks=response_enum_added == "breaking")
+    diff = diff_documents(before, after, rules)
+    for line in diff.lines():
+        print(line)
+    return 0 if diff.ok else 1
 
 
 def _port(text: str) -> int:
@@ -94,6 +135,8 @@ def open_tutorial(directory: Path, port: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "diff":
+        return run_diff(args.old, args.new, args.response_enum_added)
     if args.command == "tutorial":
         if not args.directory.is_dir():
             print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from traitlets import Bool, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, CaselessStrEnum, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 
@@ -55,6 +55,21 @@ class NbAPI(Configurable):
             from ._access import OPEN_WARNING
 
             print(OPEN_WARNING, file=sys.stderr)
+
+    breaking_changes = Bool(
+        True,
+        help="After a cell changes operations (a %%route re-run, a route moved or removed), "
+        "print one line per change that breaks clients under the cell. False: stay silent; "
+        "`%nbapi diff` still lists every change.",
+    ).tag(config=True)
+
+    response_enum_added = CaselessStrEnum(
+        ["breaking", "compatible"],
+        default_value="breaking",
+        help="How a new value in a response enum counts in re-run warnings, `%nbapi diff` "
+        "and `%nbapi check`: 'breaking' (clients that switch over the known values fail) or "
+        "'compatible' (as oasdiff counts it).",
+    ).tag(config=True)
 
     @validate("public_url")
     def _check_public_url(self, proposal: Any) -> str:

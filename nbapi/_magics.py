@@ -32,6 +32,7 @@ from IPython.core.magic import (
 from IPython.display import display
 from starlette.routing import Match
 
+from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI
 from ._errors import UserError
@@ -52,6 +53,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "try": ("nbapi._widgets", "try_command"),
     "export": ("nbapi._export", "export_command"),
     "fuzz": ("nbapi._fuzz", "fuzz_command"),
+    "checkpoint": ("nbapi._checkpoints", "checkpoint_command"),
+    "diff": ("nbapi._checkpoints", "diff_command"),
+    "check": ("nbapi._checkpoints", "check_command"),
 }
 
 # How long the kernel's threads come before a loaded live server's requests when an
@@ -134,6 +138,8 @@ class NbAPIMagics(Magics):
                 # The built stack holds copies of the middleware list and of the
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
+            # One line per breaking change to the operations this cell changed.
+            self._print_in_cell(rerun_lines(self.session))
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
@@ -261,10 +267,19 @@ class NbAPIMagics(Magics):
         self.route_displays[owner] = (display_id, text, parent)
         self._show_in_cell(parent, {"text/plain": text}, display_id, update=False, stderr=lines)
 
+    def _print_in_cell(self, lines: Sequence[str]) -> None:
+        """``lines`` on stderr, after the route line and warnings the cell showed."""
+        publisher = getattr(self.shell, "display_pub", None)
+        if not lines or publisher is None or not hasattr(publisher, "set_thread_parent"):
+            for line in lines:
+                print(line, file=sys.stderr)
+            return
+        self._show_in_cell(dict(publisher.parent_header), None, "", update=False, stderr=lines)
+
     def _show_in_cell(
         self,
         parent: dict[str, Any],
-        data: dict[str, str],
+        data: dict[str, str] | None,
         display_id: str,
         *,
         update: bool,
@@ -287,8 +302,9 @@ class NbAPIMagics(Magics):
                 stream.set_thread_parent(parent) if hasattr(stream, "set_thread_parent") else None
             )
             try:
-                transient = {"display_id": display_id}
-                publisher.publish(data, metadata={}, transient=transient, update=update)
+                if data is not None:  # None: only the stderr lines
+                    transient = {"display_id": display_id}
+                    publisher.publish(data, metadata={}, transient=transient, update=update)
                 for line in stderr:
                     print(line, file=stream)
             finally:
@@ -425,7 +441,7 @@ class NbAPIMagics(Magics):
     # -- %nbapi -------------------------------------------------------------------
     @line_magic
     def nbapi(self, line: str) -> Any:
-        """Manage nbapi: the live server, the explorer widgets, export.
+        """Manage nbapi: the live server, the explorer widgets, export, contracts.
 
         Usage::
 
@@ -439,15 +455,23 @@ class NbAPIMagics(Magics):
             %nbapi fuzz [METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]
                                             property-based tests from the app's OpenAPI, in-process;
                                             %nbapi fuzz --help lists the checks
+            %nbapi checkpoint [NAME]        remember the app's operations as they are now
+            %nbapi diff [NAME | FILE]       every change since a checkpoint (default: the
+                                            last one, else the session) or an OpenAPI file
+            %nbapi check CONTRACT           does the app implement this OpenAPI file?
 
         Options are set with ``%config NbAPI.<option> = value``; see
-        ``%config NbAPI`` for the list (autostart, host, port, public_url, private).
+        ``%config NbAPI`` for the list (autostart, host, port, public_url, private,
+        breaking_changes, response_enum_added).
 
         Examples::
 
             %nbapi serve --port 8001
             %nbapi status
             %nbapi try GET /items/{item_id}
+            %nbapi checkpoint v1
+            %nbapi diff v1
+            %nbapi check contracts/todo.json
         """
         try:
             argv = shlex.split(line)

@@ -7,8 +7,10 @@ opens a ``RequestBuilder``: a form made from the operation's OpenAPI (by
 response as text (never as live HTML), marks the fields a 422 points at, keeps
 a history to replay, and writes any request as curl, httpx or ``%%http``.
 
-Widgets only use what a user has: ``app.openapi()``, ``session.client`` and the
-live server's ``client()``. Every widget's text/plain view is short and stable.
+Widgets only use what a user has: the app's OpenAPI (what ``app.openapi()`` gives, put
+together route by route by ``nbapi._openapi`` so a redraw generates only changed routes),
+``session.client`` and the live server's ``client()``. Every widget's text/plain view is
+short and stable.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import httpx2
 import ipywidgets as widgets
 
 from . import _forms
+from ._checkpoints import app_document
 from ._client import validation_rows
 from ._errors import UserError
 from ._forms import Auth, FormField, FormWarning, Operation, PreparedRequest
@@ -112,9 +115,8 @@ def read_operations(session: Any) -> tuple[list[Operation], dict[str, Any], str]
     app = session.current_app()
     if app is None:
         return [], {}, "no app yet: run a %%route cell or app = FastAPI()"
-    app.openapi_schema = None  # routes may have changed behind FastAPI's cache
     try:
-        spec = app.openapi()
+        spec = app_document(session, app)  # only routes not seen before are generated
     except Exception as exc:  # a model FastAPI cannot describe: say so, keep the widget
         return [], {}, f"cannot build the OpenAPI schema: {type(exc).__name__}: {exc}"
     return _forms.operations(spec), spec, ""

@@ -1,0 +1,215 @@
+"""What the re-run check costs: a ``%%route`` re-run with and without it, at 100 and 1000 routes.
+
+Runs in one process, in IPython's test shell (``start_ipython``) with nbapi loaded, so the
+cells go through ``run_cell`` and its post_run_cell hooks as in a notebook. The modes take
+turns, one re-run each, so that the load of a shared machine falls on all of them alike:
+
+- ``no hook``: the re-run with nbapi's contract hook replaced by one that does nothing;
+- ``check off``: ``%config NbAPI.breaking_changes = False`` (routes are still followed);
+- ``check on``: the default: the changed operation is generated and compared;
+- ``full diff``: what a check without the incremental OpenAPI would cost on top of the
+  re-run: FastAPI's whole document generated again and compared with the previous one.
+
+Every re-run changes the operation (``q`` optional, then required, ...), so the check has
+work to do each time; ``unchanged`` re-runs the same cell. A full garbage collection runs
+(untimed) before each timed re-run. Usage::
+
+    python benchmarks/contract_bench.py [--samples N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SETUP = """
+from fastapi import FastAPI
+from pydantic import BaseModel
+from nbapi._session import current_session
+from nbapi._spec import parse_route_line
+
+class Item(BaseModel):
+    name: str
+    price: float
+    tags: list[str] = []
+
+app = FastAPI()
+
+def handler(item_id: int, q: str | None = None) -> Item:
+    return Item(name="a", price=1.0)
+
+for i in range({count} - 1):
+    current_session().registry.register(
+        app, f"cell-{{i}}", parse_route_line(f"GET /r{{i}}/{{{{item_id}}}}"), handler, {{}}
+    )
+"""
+
+CELLS = (
+    "%%route GET /bench/<int:n>\ndef bench(n, q: str | None = None) -> Item:\n"
+    "    return Item(name='a', price=1)\n",
+    "%%route GET /bench/<int:n>\ndef bench(n, q: str) -> Item:\n"
+    "    return Item(name='a', price=1)\n",
+)
+
+
+def measure(ip: Any, count: int, samples: int) -> dict[str, float]:
+    """Median time of one re-run in each mode; the modes take turns, one re-run each."""
+    import nbapi._magics as magics
+    import nbapi._widgets as widgets_module
+    from nbapi import explorer
+    from nbapi._checkpoints import tracker
+    from nbapi._contract import diff_documents
+    from nbapi._session import current_session
+
+    ip.run_cell(SETUP.format(count=count)).raise_error()
+    app, session = ip.user_ns["app"], current_session()
+    hook = magics.rerun_lines
+    flip = iter(range(10**9))
+    previous: dict[str, Any] = {}
+
+    def rerun(changed: bool = True) -> None:
+        source = CELLS[next(flip) % 2] if changed else CELLS[0]
+        ip.run_cell(source, cell_id="bench").raise_error()
+
+    def full_diff() -> None:
+        rerun()
+        app.openapi_schema = None
+        document = app.openapi()
+        diff_documents(previous["doc"], document)
+        previous["doc"] = document
+
+    shown = explorer()  # subscribed to the session's route listeners only while timed
+    listener = shown._listener
+    session.route_listeners.remove(listener)
+    incremental = widgets_module.app_document
+
+    def whole_document(session: Any, app: Any) -> dict[str, Any]:
+        app.openapi_schema = None
+        return dict(app.openapi())
+
+    def with_explorer(document: Callable[..., dict[str, Any]]) -> Callable[[], None]:
+        def run() -> None:
+            widgets_module.app_document = document
+            session.route_listeners.append(listener)
+            try:
+                rerun()
+            finally:
+                session.route_listeners.remove(listener)
+                widgets_module.app_document = incremental
+
+        return run
+
+    modes: dict[str, tuple[Callable[..., list[str]], bool, Callable[[], None]]] = {
+        "no hook": (lambda session: [], True, rerun),
+        "check off": (hook, False, rerun),
+        "check on": (hook, True, rerun),
+        "unchanged": (hook, True, lambda: rerun(changed=False)),
+        "full diff": (lambda session: [], True, full_diff),
+        "explorer": (hook, True, with_explorer(incremental)),
+        "explorer, whole document": (hook, True, with_explorer(whole_document)),
+    }
+    slow = {"full diff", "explorer, whole document"}
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    # FastAPI's whole document takes about a second at 1000 routes: sample it less often.
+    full_every = 10 if count >= 1000 else 2
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        rerun()
+        previous["doc"] = app.openapi()
+        with_explorer(incremental)()  # untimed: every route's document generated once
+        for sample in range(samples):
+            for name, (use, check, run) in modes.items():
+                if name in slow and sample % full_every:
+                    continue
+                magics.rerun_lines = use
+                ip.run_line_magic("config", f"NbAPI.breaking_changes = {check}")
+                gc.collect()  # untimed: no mode pays for another's garbage
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+                # Untimed: let the check see what this mode changed and generate the
+                # route's current version, so that the next timed check starts where a
+                # notebook's would: the previous version known, the new one to generate.
+                magics.rerun_lines = hook
+                ip.run_line_magic("config", "NbAPI.breaking_changes = True")
+                hook(session)
+                tracker(session).cache.operations(app.router.routes[-1], None)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=200, help="re-runs timed per mode")
+    args = parser.parse_args()
+
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "nbapi")
+    ip.run_line_magic("config", "NbAPI.autostart = False")
+    header = (
+        "routes",
+        "no hook",
+        "check off",
+        "check on",
+        "on / no hook",
+        "unchanged re-run, check on",
+        "full diff",
+        "full / no hook",
+    )
+    rows = [header]
+    explorer_rows = [
+        ("routes", "check on", "explorer", "explorer / check on", "explorer, whole document")
+    ]
+    for count in (100, 1000):
+        got = measure(ip, count, args.samples)
+        explorer_rows.append(
+            (
+                str(count),
+                f"{got['check on'] * 1000:.2f} ms",
+                f"{got['explorer'] * 1000:.2f} ms",
+                f"{got['explorer'] / got['check on']:.2f}x",
+                f"{got['explorer, whole document'] * 1000:.2f} ms",
+            )
+        )
+        base = got["no hook"]
+        rows.append(
+            (
+                str(count),
+                f"{base * 1000:.2f} ms",
+                f"{got['check off'] * 1000:.2f} ms",
+                f"{got['check on'] * 1000:.2f} ms",
+                f"{got['check on'] / base:.2f}x",
+                f"{got['unchanged'] * 1000:.2f} ms",
+                f"{got['full diff'] * 1000:.2f} ms",
+                f"{got['full diff'] / base:.1f}x",
+            )
+        )
+    table("%%route re-run, median of one-at-a-time turns (target: check on <= 2x no hook)", rows)
+    table(
+        "the same re-run with the explorer subscribed (it redraws after the cell; "
+        "target: <= 2x check on)",
+        explorer_rows,
+    )
+
+
+def table(title: str, rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(title)
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    print()
+
+
+if __name__ == "__main__":
+    main()
