@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import httpx2
 from fastapi import FastAPI
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
@@ -408,7 +409,14 @@ class NbAPIMagics(Magics):
             else:
                 self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
                 client = self.session.client
-        response = client.request(**kwargs)
+        try:
+            response = client.request(**kwargs)
+        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol, httpx2.LocalProtocolError) as exc:
+            msg = f"cannot send {call.method} {call.url!r}: {_one_line(exc)}; fix the path"
+            raise UsageError(msg) from None
+        except httpx2.TransportError as exc:  # only over HTTP (--server)
+            msg = f"the live server did not answer ({_one_line(exc)}); check %nbapi status"
+            raise UsageError(msg) from None
         return HttpResponse(response, verbose=call.verbose)
 
     def _expand(self, text: str) -> str:
@@ -453,7 +461,8 @@ class NbAPIMagics(Magics):
             argv = ["status"]
         command, args = argv[0], argv[1:]
         if command == "routes":
-            return self.routes_text()
+            with user_errors():  # `app = 3`: one line, as the other subcommands say it
+                return self.routes_text()
         if command not in SUBCOMMANDS:
             known = ", ".join(["routes", *SUBCOMMANDS])
             raise UsageError(f"unknown %nbapi command {command!r}; use one of {known}")
@@ -485,6 +494,7 @@ class RoutesView:
 
 # -- the extension hooks --------------------------------------------------------
 _loaded: dict[int, tuple[NbAPIMagics, NbAPI]] = {}
+_KEPT = "_nbapi_kept"  # the shell attribute that keeps route ownership across reloads
 
 
 def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
@@ -502,6 +512,16 @@ def load(shell: Any) -> None:
     config = NbAPI(parent=shell)
     session = Session(shell.user_ns, config)
     magics = NbAPIMagics(shell, session)
+    # Which cell owns which route outlives the extension (kept on the shell): after
+    # %reload_ext, re-running a %%route cell replaces its route instead of adding one.
+    kept = getattr(shell, _KEPT, None)
+    if isinstance(kept, dict) and {"registry", "route_displays"} <= kept.keys():
+        session.registry = kept["registry"]
+        magics.route_displays = kept["route_displays"]
+    else:
+        setattr(
+            shell, _KEPT, {"registry": session.registry, "route_displays": magics.route_displays}
+        )
     shell.register_magics(magics)
     shell.configurables.append(config)
     for event, callback in _events(magics):

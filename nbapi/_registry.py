@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ._errors import UserError
@@ -90,6 +91,31 @@ def check_keyword_names(spec: RouteSpec, keywords: dict[str, Any]) -> None:
             )
             msg = f"unknown keyword {name!r} for {kind}; {hint}"
             raise RouteError(msg)
+
+
+def check_openapi(app: FastAPI, route: BaseRoute, spec: RouteSpec) -> None:
+    """Build ``route``'s own OpenAPI now: FastAPI takes some keyword values at decoration
+    (``status_code='abc'``, ``response_class=int``) that later make ``/openapi.json`` and
+    ``/docs`` answer 500 for the whole app."""
+    if spec.websocket:
+        return  # websockets are not in OpenAPI
+    try:
+        get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=app.openapi_version,
+            routes=[route],
+            separate_input_output_schemas=app.separate_input_output_schemas,
+        )
+    except Exception as exc:
+        text = str(exc).strip()
+        message = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+        given = f"its keywords {spec.keywords!r} or " if spec.keywords else ""
+        msg = (
+            f"{spec.describe()} would break the app's /openapi.json and /docs ({message}); "
+            f"fix {given}the handler's annotations (no route was changed)"
+        )
+        raise RouteError(msg) from exc
 
 
 def _methods(route: BaseRoute) -> set[str]:
@@ -209,6 +235,13 @@ class Registry:
             msg = f"FastAPI added {len(added)} routes for {spec.describe()}, expected one"
             raise RouteError(msg)
         new_route = added[0]
+        try:
+            check_openapi(app, new_route, spec)
+        except RouteError:
+            routes[:] = before
+            endpoint.__annotations__.clear()
+            endpoint.__annotations__.update(annotations)
+            raise
         if old_route is not None:
             index = _index(before, old_route)
             assert index is not None  # entry() found it there

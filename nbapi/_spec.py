@@ -81,6 +81,10 @@ def convert_path(path: str) -> tuple[str, dict[str, type]]:
     if any(ch.isspace() for ch in path):
         msg = f"path {path!r} contains whitespace; remove it or percent-encode it"
         raise SpecError(msg)
+    control = next((ch for ch in path if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+    if control is not None:
+        msg = f"path {path!r} contains the control character {control!r}; remove it"
+        raise SpecError(msg)
     converters: dict[str, type] = {}
 
     def flask(match: re.Match[str]) -> str:
@@ -129,7 +133,16 @@ def check_keywords(source: str) -> None:
     except SyntaxError as exc:
         msg = f"cannot read the keywords {source!r}: {exc.msg}; write them as in the decorator call"
         raise SpecError(msg) from None
-    assert isinstance(call, ast.Call)  # f(...) always parses to a call
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        msg = f"cannot read the keywords {source!r}: {exc}; write them as in the decorator call"
+        raise SpecError(msg) from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
+        # A ')' in the text closed the call early: `a=1), (2` reads as a tuple of two.
+        msg = (
+            f"the keywords {source!r} are not one keyword list (unbalanced brackets?); "
+            "write NAME=VALUE, ... as inside the decorator's parentheses"
+        )
+        raise SpecError(msg)
     if call.args or any(kw.arg is None for kw in call.keywords):
         msg = (
             f"the keywords {source!r} must all be NAME=VALUE, e.g. status_code=201, tags=['items']"
