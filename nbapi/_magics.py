@@ -34,7 +34,7 @@ from IPython.display import display
 from starlette.routing import Match
 
 from ._client import HttpResponse, parse_http_cell, parse_http_line
-from ._config import NbAPI
+from ._config import NbAPI, invalid_options
 from ._errors import UserError
 from ._registry import route_rows
 from ._runner import LogEntry
@@ -509,6 +509,11 @@ def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
 def load(shell: Any) -> None:
     if id(shell) in _loaded:
         return
+    section = shell.config.get("NbAPI") if "NbAPI" in shell.config else None
+    for name, why in invalid_options(section or {}).items():
+        # A value %config refused stays in the shell's config; it must not stop the load.
+        del section[name]
+        print(f"nbapi warning: ignored NbAPI.{name}: {why}", file=sys.stderr)
     config = NbAPI(parent=shell)
     session = Session(shell.user_ns, config)
     magics = NbAPIMagics(shell, session)

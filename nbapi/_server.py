@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._config import is_loopback
 from ._errors import UserError
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PORT_TRIES = 100  # ports tried from NbAPI.port upward when --port is not given
 IDENTITY_PATH = "/_nbapi/server"  # answers {"nbapi": pid} so kernels can tell each other apart
 STOP_TIMEOUT = 5.0
@@ -157,7 +157,13 @@ def bind_port(host: str, port: int, *, exact: bool) -> socket.socket:
             if exc.errno == errno.EACCES:
                 msg = f"no permission to bind port {candidate}; use a port above 1023"
                 raise ServerError(msg) from None
-            raise
+            # EINVAL (::ffff:1.2.3.4 with IPv6 only), and any other refusal: one line.
+            why = exc.strerror or exc
+            msg = f"cannot bind {host!r} port {candidate} ({why}); use --host 127.0.0.1"
+            raise ServerError(msg) from None
+        except (TypeError, ValueError, UnicodeError, OverflowError) as exc:  # NUL, bad encoding
+            msg = f"cannot bind host {host!r} ({exc}); use --host 127.0.0.1"
+            raise ServerError(msg) from None
     msg = f"ports {port}-{last} on {host} are all taken; pick a free one with --port N"
     raise PortTakenError(msg)
 
@@ -467,7 +473,7 @@ def _parse(command: str, argv: list[str]) -> tuple[int | None, str | None]:
 
 
 def _host_warning(session: Session, host: str) -> None:
-    if host not in LOOPBACK_HOSTS:
+    if not is_loopback(host):
         session.say(
             f"nbapi warning: serving on {host}, not loopback: anyone who can reach this "
             "machine can call the kernel's API; use --host 127.0.0.1 to keep it local"
