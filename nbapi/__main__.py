@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory to write (default: NOTEBOOK-export next to the notebook)",
     )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files in DIR even when they differ from what the last export wrote",
+    )
     tutorial = commands.add_parser(
         "tutorial",
         help="open the tutorial notebooks in JupyterLab",
@@ -104,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         open_tutorial(args.directory, args.port)
     try:
-        result = export_path(args.notebook, args.output)
+        result = export_path(args.notebook, args.output, force=args.force)
     except ExportError as exc:
         if exc.problems:
             print(exc.report(), file=sys.stderr)

@@ -509,8 +509,8 @@ def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
 def load(shell: Any) -> None:
     if id(shell) in _loaded:
         return
-    section = shell.config.get("NbAPI") if "NbAPI" in shell.config else None
-    for name, why in invalid_options(section or {}).items():
+    section: Any = shell.config["NbAPI"] if "NbAPI" in shell.config else {}
+    for name, why in invalid_options(section).items():
         # A value %config refused stays in the shell's config; it must not stop the load.
         del section[name]
         print(f"nbapi warning: ignored NbAPI.{name}: {why}", file=sys.stderr)

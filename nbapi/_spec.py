@@ -124,10 +124,10 @@ def convert_path(path: str) -> tuple[str, dict[str, type]]:
     return converted, converters
 
 
-def check_keywords(source: str) -> None:
-    """Check that ``source`` reads as decorator keywords (``status_code=201, tags=["a"]``)."""
+def _keyword_call(source: str) -> ast.Call | None:
+    """``source`` parsed as the arguments of a call, checked to be keywords only."""
     if not source.strip():
-        return
+        return None
     try:
         call = ast.parse(f"f({source})", mode="eval").body
     except SyntaxError as exc:
@@ -148,6 +148,18 @@ def check_keywords(source: str) -> None:
             f"the keywords {source!r} must all be NAME=VALUE, e.g. status_code=201, tags=['items']"
         )
         raise SpecError(msg)
+    return call
+
+
+def check_keywords(source: str) -> None:
+    """Check that ``source`` reads as decorator keywords (``status_code=201, tags=["a"]``)."""
+    _keyword_call(source)
+
+
+def keyword_names(source: str) -> tuple[str, ...]:
+    """``"status_code=201, tags=['a']"`` -> ``("status_code", "tags")``."""
+    call = _keyword_call(source)
+    return () if call is None else tuple(kw.arg for kw in call.keywords if kw.arg is not None)
 
 
 def parse_route_line(line: str) -> RouteSpec:
