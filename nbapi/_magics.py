@@ -509,7 +509,7 @@ def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
 def load(shell: Any) -> None:
     if id(shell) in _loaded:
         return
-    section: Any = shell.config["NbAPI"] if "NbAPI" in shell.config else {}
+    section: Any = shell.config.get("NbAPI", {})
     for name, why in invalid_options(section).items():
         # A value %config refused stays in the shell's config; it must not stop the load.
         del section[name]
