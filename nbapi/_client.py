@@ -234,7 +234,7 @@ class HttpCall:
             except UnicodeEncodeError as exc:
                 msg = f"the body holds {body[exc.start]!r}, which is not valid text; remove it"
                 raise RequestError(msg) from None
-        kwargs["headers"] = [header_bytes(name, value) for name, value in headers]
+        kwargs["headers"] = [header_value(name, value) for name, value in headers]
         return kwargs
 
 
@@ -270,7 +270,7 @@ def check_url(url: str) -> None:
         raise RequestError(msg) from None
 
 
-def header_bytes(name: str, value: str) -> tuple[str, bytes]:
+def header_value(name: str, value: str) -> tuple[str, str | bytes]:
     """A header as sent: CR, LF, NUL and other controls (but tab) refused, as browsers
     refuse them; any other text sent as UTF-8 bytes, as curl sends it."""
     if not _HEADER_NAME.fullmatch(name):
@@ -283,6 +283,8 @@ def header_bytes(name: str, value: str) -> tuple[str, bytes]:
             "remove it (a header value is one line)"
         )
         raise RequestError(msg)
+    if value.isascii():
+        return name, value
     try:
         return name, value.encode("utf-8")
     except UnicodeEncodeError:

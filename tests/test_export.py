@@ -203,7 +203,7 @@ def test_magic_lookalike_inside_a_string_is_kept() -> None:
         (["%%route FETCH /x\ndef f():\n    pass"], "bad %%route line: unknown HTTP method"),
         (["%run helpers.py"], "%run has no plain-Python equivalent"),
         (["%%bash\necho hi"], "%%bash has no plain-Python equivalent"),
-        (["%%route GET /x\ndef f():\n    return PRICES"], "its functions use PRICES"),
+        (["%%route GET /x status_code=CODE\ndef f():\n    return 1"], "it uses CODE, which no"),
         (["from fastapi import FastAPI\napp = FastAPI(title=TITLE)"], "it uses TITLE, which no"),
         (
             ["from fastapi import FastAPI\napp = FastAPI()", "def f():\n    return get_ipython()"],
@@ -238,11 +238,13 @@ def test_unfaithful_cells_are_reported(cells: list[str], reason: str | None) -> 
 
 def test_report_names_every_cell_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.ipynb"
-    nbformat.write(notebook("%%route GET /x\ndef f():\n    return A", "%cd /tmp", "ok = 1"), path)
+    cells = ("%%route GET /x status_code=A\ndef f():\n    return 1", "%cd /tmp", "ok = 1")
+    nbformat.write(notebook(*cells), path)
     with pytest.raises(ExportError) as caught:
         export_path(path, tmp_path / "out")
     assert [p.index for p in caught.value.problems] == [0, 1]
-    assert caught.value.report().splitlines()[1].startswith("  cell 0 ('%%route GET /x'):")
+    first = caught.value.report().splitlines()[1]
+    assert first.startswith("  cell 0 ('%%route GET /x status_code=A'):")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.ipynb"]  # no staging left behind
 
@@ -439,19 +441,26 @@ def shop(tmp_path: Path) -> Path:
     return path
 
 
-def test_export_writes_three_files_and_replaces_old_ones(shop: Path, tmp_path: Path) -> None:
+def test_export_writes_three_files_and_replaces_only_its_own(shop: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "app.py").write_text("old")
     (out / "keep.txt").write_text("mine")
     result = export_path(shop, out)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".nbapi-export.json",
         "app.py",
         "keep.txt",
         "requirements.txt",
         "test_app.py",
     ]
     assert (out / "app.py").read_text() == result.exported.app_py
+    (out / "test_app.py").write_text("stale, but what the last export wrote? no: edited")
+    with pytest.raises(ExportError, match=r"test_app\.py.*--force"):
+        export_path(shop, out)
+    export_path(shop, out, force=True)  # the user asked for it
+    assert (out / "test_app.py").read_text() == result.exported.test_py
+    assert (out / "keep.txt").read_text() == "mine"
+    export_path(shop, out)  # unchanged since the last export: replaced without --force
     assert repr(result).startswith(f"exported shop.ipynb to {out}: app.py (1 %%route cells)")
 
 
