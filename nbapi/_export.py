@@ -1799,6 +1799,8 @@ def write_export(exported: Exported, directory: Path, force: bool = False) -> li
         if directory.is_dir():
             check_overwrite(outputs, directory, force)
         return _move_into(outputs, directory)
+    except ExportError:
+        raise
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, bad text
         why = getattr(exc, "strerror", None) or exc
         msg = f"cannot write the export into {str(directory)!r} ({why}); choose another output"
