@@ -31,6 +31,7 @@ from IPython.core.magic import (
     no_var_expand,
 )
 from IPython.display import display
+from IPython.utils.text import FullEvalFormatter
 from starlette.routing import Match
 
 from ._client import HttpResponse, parse_http_cell, parse_http_line
@@ -40,6 +41,8 @@ from ._registry import route_rows
 from ._runner import LogEntry
 from ._session import Session, set_current
 from ._spec import parse_route_line
+
+_FORMATTER = FullEvalFormatter()
 
 # %nbapi SUBCOMMAND -> (module, function(session, argv) -> value to display or None).
 # Each feature owns its subcommands in its own module; they are imported on first use.
@@ -352,6 +355,7 @@ class NbAPIMagics(Magics):
         return f"{named[0]} {named[1]}" if named else None
 
     # -- %http ------------------------------------------------------------------
+    @no_var_expand  # expanded by _expand: IPython's $name pass is quadratic in the line
     @line_cell_magic
     def http(self, line: str, cell: str | None = None) -> HttpResponse:
         """Send a request to the kernel's app in-process and show the response.
@@ -398,11 +402,9 @@ class NbAPIMagics(Magics):
         """
         with user_errors():
             if cell is None:
-                call = parse_http_line(line)
+                call = parse_http_line(self._expand(line))
             else:
-                call = parse_http_cell(
-                    line, cell, expand=lambda text: self.shell.var_expand(text, 1)
-                )
+                call = parse_http_cell(self._expand(line), cell, expand=self._expand)
             kwargs = call.request_kwargs()
             if call.server:
                 client = self._server_client()
@@ -420,7 +422,13 @@ class NbAPIMagics(Magics):
         return HttpResponse(response, verbose=call.verbose)
 
     def _expand(self, text: str) -> str:
-        return str(self.shell.var_expand(text, depth=2))
+        """``{name}`` (any expression) from the notebook namespace, as IPython expands a
+        magic line, all or nothing. Linear in the text: a megabyte body on the line is
+        fine (IPython's own pass, which also does ``$name``, takes quadratic time)."""
+        try:
+            return _FORMATTER.vformat(text, args=[], kwargs=self.shell.user_ns)
+        except Exception:  # as IPython: a line that does not format is used as written
+            return text
 
     def _server_client(self) -> Any:
         server = self.session.server
