@@ -76,6 +76,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        return False
+
+
 def jupyter_lab_argv(directory: Path, port: int) -> list[str]:
     """The JupyterLab command ``nbapi tutorial`` runs: as root and headless where needed."""
     argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={directory}"]
@@ -100,7 +107,7 @@ def open_tutorial(directory: Path, port: int) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "tutorial":
-        if not args.directory.is_dir():
+        if not _is_dir(args.directory):
             print(
                 f"nbapi: error: no notebook folder {str(args.directory)!r}; run nbapi tutorial "
                 "from a clone of nbapi, or name the folder: nbapi tutorial PATH",

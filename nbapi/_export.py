@@ -1734,7 +1734,11 @@ def read_notebook(path: Path) -> Any:
     if path.suffix != ".ipynb":
         msg = f"{str(path)!r} is not a notebook; give a .ipynb file"
         raise ExportError(msg)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        found = False
+    if not found:
         msg = f"notebook {str(path)!r} does not exist; check the path"
         raise ExportError(msg)
     try:
@@ -1791,11 +1795,11 @@ def write_export(exported: Exported, directory: Path, force: bool = False) -> li
     unless ``force``: hand edits are not lost.
     """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        msg = f"{str(directory)!r} exists and is not a directory; choose another output"
-        raise ExportError(msg)
     outputs = exported.outputs()
     try:
+        if directory.exists() and not directory.is_dir():
+            msg = f"{str(directory)!r} exists and is not a directory; choose another output"
+            raise ExportError(msg)
         if directory.is_dir():
             check_overwrite(outputs, directory, force)
         return _move_into(outputs, directory)
