@@ -614,3 +614,28 @@ def test_no_signal_handlers_installed(shell: Any) -> None:
         shell.run_line_magic("nbapi", "stop")
     assert during == before
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+# -- issue 12, item 5: every bind failure is one line -----------------------------------------------
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("::ffff:1.2.3.4", "cannot bind '::ffff:1.2.3.4' port"),  # EINVAL on an IPv6-only socket
+        ("203.0.113.1", "cannot bind host '203.0.113.1'"),  # EADDRNOTAVAIL
+        ("x\x00y", "host name must not contain null character"),
+    ],
+)
+def test_bind_failures_are_one_line(shell: Any, host: str, expected: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(expected)) as caught:
+        shell.run_line_magic("nbapi", f"serve --host {host} --port {free_port()}")
+    assert "\n" not in str(caught.value)
+    assert session_of(shell).server is None
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.2", "127.255.255.254", "::ffff:127.0.0.1", "[::1]", "LOCALHOST"]
+)
+def test_all_of_loopback_is_loopback(host: str) -> None:
+    said: list[str] = []
+    _host_warning(Session({}, say=said.append), host)
+    assert said == []
