@@ -380,7 +380,9 @@ class NbAPIMagics(Magics):
         body (JSON unless a Content-Type header says otherwise). A cell whose
         first line is not a header is all body. ``{name}`` in the magic line and
         in header lines is replaced by the notebook variable; the body is sent
-        as written.
+        as written. As in browsers and curl, a header value may not hold CR, LF,
+        NUL or other control characters (tab aside), and other text is sent as
+        UTF-8; the same rule applies in-process and with --server.
 
         Options:
           -v, --verbose  also show the response headers
