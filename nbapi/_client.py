@@ -30,6 +30,10 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _HEADER_LINE = re.compile(rf"^({_HEADER_NAME.pattern}):(.*)$")
 
 
+_RAW_HEADER_NAME = re.compile(rb"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_RAW_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 class RequestError(UserError):
     """An ``%http`` request that cannot be built; the message is one line for the user."""
 
@@ -48,6 +52,12 @@ class InProcessTransport(httpx2.BaseTransport):
         self.runner = runner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        for name, value in request.headers.raw:
+            # What h11 refuses on the wire, refused here too: in-process is not a way
+            # to smuggle a CR/LF header into the app (nbapi.client, %http alike).
+            if not _RAW_HEADER_NAME.fullmatch(name) or _RAW_BAD_VALUE.search(value):
+                msg = f"illegal header {name!r}: {value!r}; a header value is one line of text"
+                raise httpx2.LocalProtocolError(msg)
         status, headers, content = self.runner.run(self._exchange(request, request.read()))
         # The raw bytes as a stream: reading the response decodes them (gzip, ...) once.
         stream = httpx2.ByteStream(content)

@@ -347,3 +347,15 @@ def test_in_process_and_server_apply_the_same_rule(
         assert len(outcomes[0].splitlines()) == 1
     else:
         assert outcomes[0] == expected
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\x00b", "a\x1bb", "a\x7f"])
+def test_in_process_client_refuses_what_h11_refuses_on_the_wire(
+    runner: tuple[AppRunner, FastAPI], value: str
+) -> None:
+    app_runner, _ = runner
+    client = make_client(app_runner)
+    with pytest.raises(httpx2.LocalProtocolError, match="a header value is one line"):
+        client.get("/hi", headers={"X-Value": value})
+    assert list(app_runner.log) == []  # it never reached the app
+    assert client.get("/hi", headers={"X-Value": "tab\tis fine"}).status_code == 200
