@@ -241,7 +241,8 @@ class Registry:
             raise RouteError(msg)
         new_route = added[0]
         try:
-            check_openapi(app, new_route, spec)
+            if keywords:  # what they can break costs a schema build (~1 ms): only then
+                check_openapi(app, new_route, spec)
         except RouteError:
             routes[:] = before
             endpoint.__annotations__.clear()
