@@ -447,7 +447,9 @@ def request_code(request: Request, known: set[str], base: Path | None) -> str:
     headers = []
     for name, header in call.headers:
         expanded, is_f = _expand(header, known)
-        headers.append(f"({py(name)}, {_literal(expanded, is_f)})")
+        # Non-ASCII text goes as UTF-8 bytes, as %http sends it (httpx would refuse str).
+        encode = "" if expanded.isascii() else ".encode()"
+        headers.append(f"({py(name)}, {_literal(expanded, is_f)}{encode})")
     body = call.body.strip()
     names = {name.lower() for name, _ in call.headers}
     literal = ""  # the keyword whose value is data: rendered for one line or for several

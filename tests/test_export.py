@@ -648,3 +648,16 @@ def test_names_needed_at_import_are_still_refused() -> None:
     with pytest.raises(ExportError) as caught:
         export_notebook(notebook("def f(x=DEFAULT):\n    return x"), "nb.ipynb")
     assert "it uses DEFAULT, which no exported cell defines" in caught.value.report()
+
+
+def test_non_ascii_header_is_exported_as_the_utf8_bytes_http_sent() -> None:
+    cells = (
+        "from fastapi import FastAPI, Header\napp = FastAPI()",
+        "@app.get('/name')\ndef name(x_name: str = Header()):\n    return x_name",
+        "%%http GET /name\nX-Name: Jos\u00e9\n",
+    )
+    exported = export_notebook(notebook(*cells), "nb.ipynb")
+    assert '("X-Name", "Jos\u00e9".encode())' in exported.test_py
+    client = TestClient(run_app(exported.app_py))
+    response = client.get("/name", headers=[("X-Name", "Jos\u00e9".encode())])
+    assert response.json() == "Jos\u00c3\u00a9"  # Starlette reads header bytes as latin-1
