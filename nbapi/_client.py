@@ -398,7 +398,11 @@ def form_file(name: str, filename: str, base: Path | None = None) -> Path:
     path = Path(filename).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        found = False
+    if not found:
         msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
         raise RequestError(msg)
     return path

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import httpx2
 from fastapi import FastAPI
@@ -181,12 +182,21 @@ class NbAPIMagics(Magics):
         with user_errors():
             spec = parse_route_line(line)
         shell = self.shell
-        source = shell.transform_cell(cell)
         try:
+            with catch_warnings():
+                # IPython warns about odd line breaks (\x0b, \x0c) it reads anyway.
+                simplefilter("ignore")
+                source = shell.transform_cell(cell)
             tree = ast.parse(source)
         except SyntaxError as exc:
             msg = (
                 f"syntax error in the %%route cell at line {exc.lineno}: {exc.msg}; "
+                "fix the cell and run it again (no route was changed)"
+            )
+            raise UsageError(msg) from None
+        except (ValueError, MemoryError, RecursionError) as exc:  # NUL bytes, deep nesting
+            msg = (
+                f"cannot read the %%route cell ({_one_line(exc)}); "
                 "fix the cell and run it again (no route was changed)"
             )
             raise UsageError(msg) from None

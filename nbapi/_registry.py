@@ -123,6 +123,27 @@ def check_openapi(app: FastAPI, route: BaseRoute, spec: RouteSpec) -> None:
         raise RouteError(msg) from exc
 
 
+def _documented(spec: RouteSpec, endpoint: Endpoint) -> tuple[Any, ...]:
+    """What a keyword-less route's OpenAPI is built from: its line and its signature."""
+    try:
+        signature = inspect.signature(endpoint)
+    except (TypeError, ValueError):
+        return (spec, object())  # never equal: always checked
+    parameters = tuple(
+        (p.name, p.kind, p.annotation, p.default) for p in signature.parameters.values()
+    )
+    return (spec.describe(), parameters, signature.return_annotation)
+
+
+def _equal(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
+    if before is None:
+        return False
+    try:
+        return bool(before == now)  # identity first, then ==: `str | None` equals itself
+    except Exception:  # a default whose == is not a bool (an array): check again
+        return False
+
+
 def _methods(route: BaseRoute) -> set[str]:
     return set(getattr(route, "methods", None) or ())
 
@@ -178,6 +199,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._owned: dict[str, OwnedRoute] = {}
+        # owner -> what its route's OpenAPI was built from when it last passed check_openapi
+        self._documented: dict[str, tuple[Any, ...] | None] = {}
 
     def owned(self, app: FastAPI) -> dict[str, OwnedRoute]:
         """The routes that cells registered on ``app`` and that are still in it."""
@@ -240,8 +263,11 @@ class Registry:
             msg = f"FastAPI added {len(added)} routes for {spec.describe()}, expected one"
             raise RouteError(msg)
         new_route = added[0]
+        documented = _documented(spec, endpoint)
         try:
-            if keywords:  # what they can break costs a schema build (~1 ms): only then
+            # A schema build costs about 1 ms: a re-run of an unchanged cell (same route,
+            # no keywords, equal annotations and defaults) was checked already.
+            if keywords or not _equal(self._documented.get(owner), documented):
                 check_openapi(app, new_route, spec)
         except RouteError:
             routes[:] = before
@@ -256,6 +282,7 @@ class Registry:
             # One slice assignment: a server thread iterating the routes sees old or new.
             routes[:] = rebuilt
         self._owned[owner] = OwnedRoute(weakref.ref(app), new_route, spec, endpoint.__name__)
+        self._documented[owner] = None if keywords else documented
         app.openapi_schema = None
         return new_route, self._warnings(app, new_route, spec, endpoint)
 

@@ -359,3 +359,10 @@ def test_in_process_client_refuses_what_h11_refuses_on_the_wire(
         client.get("/hi", headers={"X-Value": value})
     assert list(app_runner.log) == []  # it never reached the app
     assert client.get("/hi", headers={"X-Value": "tab\tis fine"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "a\x00b"])
+def test_form_file_that_cannot_exist_is_one_line(name: str) -> None:
+    with pytest.raises(RequestError, match="does not exist; check the path") as caught:
+        parse_form(f"upload@{name}")
+    assert len(str(caught.value).splitlines()) == 1

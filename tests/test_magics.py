@@ -724,3 +724,23 @@ def test_cell_ownership_survives_reloading_the_extension(shell: Any, how: str) -
     assert shell.user_ns["app"] is app
     assert paths(app).count("GET /version") == 1
     assert http(shell, "GET /version").json() == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "x = " + "(" * 500 + ")" * 500 + "\ndef f():\n    return 1\n",
+        "def f():\n    return '\x00'\n",
+    ],
+    ids=["deep-nesting", "nul"],
+)
+def test_route_cell_python_cannot_read_is_one_line(shell: Any, body: str) -> None:
+    with pytest.raises(UsageError, match="no route was changed") as caught:
+        shell.run_cell_magic("route", "GET /x", body)
+    assert "\n" not in str(caught.value)
+    assert "app" not in shell.user_ns or paths(shell.user_ns["app"]) == []
+
+
+def test_route_cell_with_odd_line_breaks_registers(shell: Any) -> None:
+    route(shell, "GET /odd", "x = 1\x0c\ndef odd():\n    return x\n")
+    assert http(shell, "GET /odd").json() == 1

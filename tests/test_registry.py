@@ -181,3 +181,16 @@ def test_keywords_that_break_openapi_are_refused_and_change_nothing(
     app.openapi_schema = None
     assert TestClient(app).get("/openapi.json").json() == schema
     assert TestClient(app).get("/a").json() == 1
+
+
+def test_handler_whose_annotation_breaks_openapi_is_refused() -> None:
+    # Found by tests/test_hardening.py: a string annotation naming nothing is taken at
+    # decoration, then /openapi.json fails with pydantic's "not fully defined".
+    app, registry = FastAPI(), Registry()
+    namespace: dict[str, Any] = {}
+    exec("def f(q: 'str | None' = None, x: 'Nope' = 1):\n    return 1", namespace)
+    with pytest.raises(RouteError, match=r"would break the app's /openapi\.json") as caught:
+        register(registry, app, "cell-f", "GET /f", namespace["f"])
+    assert len(str(caught.value).splitlines()) == 1
+    assert "/f" not in user_paths(app)
+    assert TestClient(app).get("/openapi.json").status_code == 200
