@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from ._errors import one_line
 from ._export import ExportError, export_path
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line instead of argparse's usage block: the problem and where to look.
-        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message}; see {self.prog} --help") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.problems:
             print(exc.report(), file=sys.stderr)
             return 1
-        print(f"nbapi: error: {exc}", file=sys.stderr)
+        print(one_line(f"nbapi: error: {exc}"), file=sys.stderr)
         return 2
     print(repr(result))
     return 0

@@ -37,7 +37,7 @@ from starlette.routing import Match
 
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI, invalid_options
-from ._errors import UserError
+from ._errors import UserError, one_line
 from ._registry import route_rows
 from ._runner import LogEntry
 from ._session import Session, set_current
@@ -71,7 +71,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(one_line(str(exc))) from None
 
 
 def _one_line(exc: BaseException) -> str:

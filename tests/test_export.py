@@ -661,3 +661,15 @@ def test_non_ascii_header_is_exported_as_the_utf8_bytes_http_sent() -> None:
     client = TestClient(run_app(exported.app_py))
     response = client.get("/name", headers=[("X-Name", "Jos\u00e9".encode())])
     assert response.json() == "Jos\u00c3\u00a9"  # Starlette reads header bytes as latin-1
+
+
+@pytest.mark.parametrize("argv", [["export", "a\nb.ipynb"], ["export", "x.ipynb", "extra\x0c"]])
+def test_command_line_errors_stay_on_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

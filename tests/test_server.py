@@ -639,3 +639,12 @@ def test_all_of_loopback_is_loopback(host: str) -> None:
     said: list[str] = []
     _host_warning(Session({}, say=said.append), host)
     assert said == []
+
+
+@pytest.mark.parametrize("junk", ["\x0c--port", "a\u2028b", "x\x1cy"])
+def test_argument_with_a_line_break_is_quoted_on_one_line(shell: Any, junk: str) -> None:
+    # Found by tests/test_hardening.py: argparse quotes a bad argument raw.
+    with pytest.raises(UsageError, match="unrecognized arguments") as caught:
+        shell.run_line_magic("nbapi", f"serve {junk}")
+    assert len(str(caught.value).splitlines()) == 1
+    assert session_of(shell).server is None
