@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._errors import one_line
 from ._export import ExportError, export_path
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line instead of argparse's usage block: the problem and where to look.
-        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message}; see {self.prog} --help") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="directory to write (default: NOTEBOOK-export next to the notebook)",
+    )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files in DIR even when they differ from what the last export wrote",
     )
     tutorial = commands.add_parser(
         "tutorial",
@@ -112,6 +118,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        return False
+
+
 def jupyter_lab_argv(directory: Path, port: int) -> list[str]:
     """The JupyterLab command ``nbapi tutorial`` runs: as root and headless where needed."""
     argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={directory}"]
@@ -138,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "diff":
         return run_diff(args.old, args.new, args.response_enum_added)
     if args.command == "tutorial":
-        if not args.directory.is_dir():
+        if not _is_dir(args.directory):
             print(
                 f"nbapi: error: no notebook folder {str(args.directory)!r}; run nbapi tutorial "
                 "from a clone of nbapi, or name the folder: nbapi tutorial PATH",
@@ -147,12 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         open_tutorial(args.directory, args.port)
     try:
-        result = export_path(args.notebook, args.output)
+        result = export_path(args.notebook, args.output, force=args.force)
     except ExportError as exc:
         if exc.problems:
             print(exc.report(), file=sys.stderr)
             return 1
-        print(f"nbapi: error: {exc}", file=sys.stderr)
+        print(one_line(f"nbapi: error: {exc}"), file=sys.stderr)
         return 2
     print(repr(result))
     return 0

@@ -11,7 +11,6 @@ import asyncio
 import datetime
 import json
 import re
-import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,12 @@ from ._runner import AppRunner, Message, Scope
 BASE_URL = "http://testserver"
 BODY_LIMIT = 20_000  # characters of body shown; the full body is on the response object
 
-_HEADER_LINE = re.compile(r"^([A-Za-z0-9!#$%&'*+.^_`|~-]+):(.*)$")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_HEADER_LINE = re.compile(rf"^({_HEADER_NAME.pattern}):(.*)$")
+
+
+_RAW_HEADER_NAME = re.compile(rb"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_RAW_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class RequestError(UserError):
@@ -48,6 +52,12 @@ class InProcessTransport(httpx2.BaseTransport):
         self.runner = runner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        for name, value in request.headers.raw:
+            # What h11 refuses on the wire, refused here too: in-process is not a way
+            # to smuggle a CR/LF header into the app (nbapi.client, %http alike).
+            if not _RAW_HEADER_NAME.fullmatch(name) or _RAW_BAD_VALUE.search(value):
+                msg = f"illegal header {name!r}: {value!r}; a header value is one line of text"
+                raise httpx2.LocalProtocolError(msg)
         status, headers, content = self.runner.run(self._exchange(request, request.read()))
         # The raw bytes as a stream: reading the response decodes them (gzip, ...) once.
         stream = httpx2.ByteStream(content)
@@ -225,29 +235,92 @@ class HttpCall:
                         "fix it, or add a Content-Type header to send it as is"
                     )
                     raise RequestError(msg) from None
+                except RecursionError:
+                    msg = "the body's JSON is nested too deeply to read; flatten it"
+                    raise RequestError(msg) from None
                 headers.append(("Content-Type", "application/json"))
-            kwargs["content"] = body.encode()
-        kwargs["headers"] = headers
+            try:
+                kwargs["content"] = body.encode()
+            except UnicodeEncodeError as exc:
+                msg = f"the body holds {body[exc.start]!r}, which is not valid text; remove it"
+                raise RequestError(msg) from None
+        kwargs["headers"] = [header_value(name, value) for name, value in headers]
         return kwargs
 
 
-def parse_http_line(line: str) -> HttpCall:
-    """``[-v] [--form] [--server] METHOD PATH [BODY]``; BODY is JSON and optional."""
+def _control(text: str, allowed: str = "") -> str | None:
+    """The first C0 control character or DEL in ``text`` (other than ``allowed``), or None."""
+    for ch in text:
+        if (ord(ch) < 0x20 or ord(ch) == 0x7F) and ch not in allowed:
+            return ch
+    return None
+
+
+def check_url(url: str) -> None:
+    """Refuse what is not a path of the kernel's app (the same rule in-process and --server)."""
+    if not url.startswith("/"):
+        msg = f"path {url!r} must start with '/', e.g. /items/1?q=shoes"
+        raise RequestError(msg)
+    if url.startswith("//"):
+        # httpx (like a browser) reads //example.com/x as host example.com, path /x.
+        msg = (
+            f"path {url!r} starts with '//', which names a host, not a path; %http only "
+            f"sends to the kernel's app: write /{url.lstrip('/')}"
+        )
+        raise RequestError(msg)
+    control = _control(url)
+    if control is not None:
+        code = f"%{ord(control):02X}"
+        msg = f"path {url!r} contains the control character {control!r}; percent-encode it ({code})"
+        raise RequestError(msg)
     try:
-        words = shlex.split(line, posix=True)
-    except ValueError:
-        words = line.split()
-    flags = {"-v": "verbose", "--verbose": "verbose", "--form": "form", "-f": "form"}
-    flags |= {"--server": "server", "-s": "server"}
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = f"path {url!r} is not valid text (a lone surrogate); fix the value it came from"
+        raise RequestError(msg) from None
+
+
+def header_value(name: str, value: str) -> tuple[str, str | bytes]:
+    """A header as sent: CR, LF, NUL and other controls (but tab) refused, as browsers
+    refuse them; any other text sent as UTF-8 bytes, as curl sends it."""
+    if not _HEADER_NAME.fullmatch(name):
+        msg = f"header name {name!r} is not a token; use letters, digits and - only"
+        raise RequestError(msg)
+    control = _control(value, allowed="\t")
+    if control is not None:
+        msg = (
+            f"header {name} value {value!r} contains the control character {control!r}; "
+            "remove it (a header value is one line)"
+        )
+        raise RequestError(msg)
+    if value.isascii():
+        return name, value
+    try:
+        return name, value.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = f"header {name} value {value!r} is not valid text (a lone surrogate); fix it"
+        raise RequestError(msg) from None
+
+
+_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--form": "form", "-f": "form"}
+_FLAGS |= {"--server": "server", "-s": "server"}
+
+
+def parse_http_line(line: str) -> HttpCall:
+    """``[-v] [--form] [--server] METHOD PATH [BODY]``; BODY is JSON and optional.
+
+    Plain ``str.split`` only: the body may be megabytes, and ``shlex`` grows a token
+    one character at a time (quadratic in its length).
+    """
     options: dict[str, bool] = {}
     rest = line.strip()
-    while words and words[0].startswith("-"):
-        flag = words.pop(0)
-        if flag not in flags:
+    while rest.startswith("-"):
+        words = rest.split(None, 1)
+        flag, rest = words[0], words[1] if len(words) > 1 else ""
+        if flag not in _FLAGS:
             msg = f"unknown option {flag!r}; use -v/--verbose, -f/--form or -s/--server"
             raise RequestError(msg)
-        options[flags[flag]] = True
-        rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+        options[_FLAGS[flag]] = True
     parts = rest.split(None, 2)
     if len(parts) < 2:
         msg = f"%http needs a method and a path, got {line.strip()!r}; e.g. %http GET /items/1"
@@ -257,9 +330,7 @@ def parse_http_line(line: str) -> HttpCall:
         msg = f"unknown HTTP method {parts[0]!r}; e.g. GET, POST, PUT, PATCH or DELETE"
         raise RequestError(msg)
     url = parts[1]
-    if not url.startswith("/"):
-        msg = f"path {url!r} must start with '/', e.g. /items/1?q=shoes"
-        raise RequestError(msg)
+    check_url(url)
     body = parts[2] if len(parts) > 2 else ""
     return HttpCall(
         method,
@@ -327,7 +398,11 @@ def form_file(name: str, filename: str, base: Path | None = None) -> Path:
     path = Path(filename).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        found = False
+    if not found:
         msg = f"file {filename!r} for form field {name!r} does not exist; check the path"
         raise RequestError(msg)
     return path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from traitlets import Bool, CaselessStrEnum, Int, TraitError, Unicode, observe, validate
@@ -71,6 +73,23 @@ class NbAPI(Configurable):
         "'compatible' (as oasdiff counts it).",
     ).tag(config=True)
 
+    @validate("port")
+    def _check_port(self, proposal: Any) -> int:
+        # Checked when set: -1 or 70000 would fail much later, in the server thread.
+        port = proposal["value"]
+        if not 1 <= port <= 65535:
+            msg = f"NbAPI.port {port!r} is not a TCP port; use a number from 1 to 65535"
+            raise TraitError(msg)
+        return int(port)
+
+    @validate("host")
+    def _check_host(self, proposal: Any) -> str:
+        host = str(proposal["value"])
+        if not host.strip() or any(ch.isspace() or ord(ch) < 0x20 for ch in host):
+            msg = f"NbAPI.host {host!r} is not an address; use e.g. '127.0.0.1' or '0.0.0.0'"
+            raise TraitError(msg)
+        return host
+
     @validate("public_url")
     def _check_public_url(self, proposal: Any) -> str:
         # Checked when set, so a bad value never reaches a running server's links.
@@ -80,3 +99,35 @@ class NbAPI(Configurable):
             return check_public_url(proposal["value"])
         except PublicURLError as exc:
             raise TraitError(str(exc)) from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and every loopback address (all of 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def invalid_options(section: Mapping[str, Any]) -> dict[str, str]:
+    """The options of a ``NbAPI`` config section that would be refused, with why.
+
+    ``%config`` keeps a refused value in the shell's config, where the next
+    ``%load_ext`` would meet it again; the loader drops these instead.
+    """
+    probe = NbAPI()
+    known = set(probe.trait_names(config=True))
+    refused: dict[str, str] = {}
+    for name, value in section.items():
+        if name not in known:
+            continue  # traitlets warns about unknown options itself
+        try:
+            setattr(probe, name, value)
+        except TraitError as exc:
+            refused[name] = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+    return refused

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import hashlib
 import io
 import json
 import os
@@ -58,7 +59,7 @@ from ._client import (
     parse_http_line,
 )
 from ._errors import UserError
-from ._spec import RouteSpec, SpecError, parse_route_line
+from ._spec import RouteSpec, SpecError, keyword_names, parse_route_line
 
 SKIP_TAGS = frozenset({"nbapi-skip", "raises-exception"})
 """Cells with one of these tags are left out (``raises-exception`` is nbval's tag for a
@@ -299,6 +300,21 @@ class _Names(ast.NodeVisitor):
 
     visit_ImportFrom = visit_Import
 
+    # Bindings that are not ast.Name stores: `except E as e`, and match captures
+    # (`case {"a": a, **rest}`, `case [first, *others]`, `case Point() as p`).
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.inner.add(node.name)
+        self.generic_visit(node)
+
+    def _capture(self, node: ast.MatchAs | ast.MatchStar | ast.MatchMapping) -> None:
+        name = node.rest if isinstance(node, ast.MatchMapping) else node.name
+        if name:
+            self.inner.add(name)
+        self.generic_visit(node)
+
+    visit_MatchAs = visit_MatchStar = visit_MatchMapping = _capture
+
 
 def bound_names(statement: ast.stmt) -> set[str]:
     """Module-level names a top-level statement binds."""
@@ -318,8 +334,10 @@ def bound_names(statement: ast.stmt) -> set[str]:
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ExceptHandler) and node.name:
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
             names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
     return names
 
 
@@ -429,7 +447,9 @@ def request_code(request: Request, known: set[str], base: Path | None) -> str:
     headers = []
     for name, header in call.headers:
         expanded, is_f = _expand(header, known)
-        headers.append(f"({py(name)}, {_literal(expanded, is_f)})")
+        # Non-ASCII text goes as UTF-8 bytes, as %http sends it (httpx would refuse str).
+        encode = "" if expanded.isascii() else ".encode()"
+        headers.append(f"({py(name)}, {_literal(expanded, is_f)}{encode})")
     body = call.body.strip()
     names = {name.lower() for name, _ in call.headers}
     literal = ""  # the keyword whose value is data: rendered for one line or for several
@@ -542,6 +562,19 @@ def expectation(view: str, verbose: bool) -> list[str] | None:
     else:
         asserts.append(f"assert response.text == {py(body)}")
     return asserts
+
+
+def _usage_error(outputs: Any) -> str | None:
+    """The message of a ``UsageError`` the cell's saved output shows (IPython prints it
+    on stderr, not as an error output), or None."""
+    for output in outputs or []:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            text = output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            for line in text.splitlines():
+                if line.startswith("UsageError: "):
+                    return line[len("UsageError: ") :].strip()[:200]
+    return None
 
 
 def _saved_result(cell: Any) -> tuple[str | None, str | None]:
@@ -685,10 +718,18 @@ class _Exporter:
         self.files[key] = self.files.get(key, "") + text if append else text
 
     def route(self, cell: _Cell, line: str, body: str) -> None:
+        from ._registry import RouteError, check_keyword_names  # imports FastAPI
+
         try:
             spec = parse_route_line(line)
-        except SpecError as exc:
+            # What the kernel refuses before it runs anything: app.py must import.
+            check_keyword_names(spec, dict.fromkeys(keyword_names(spec.keywords)))
+        except (SpecError, RouteError) as exc:
             self.problem(cell, f"bad %%route line: {exc}")
+            return
+        refusal = _usage_error(cell.outputs)
+        if refusal is not None:
+            self.problem(cell, f"the kernel refused it ({refusal}); fix it and run it again")
             return
         try:
             tree, _, _ = _parse(body)
@@ -1102,10 +1143,12 @@ class _Exporter:
                 self.problem(cell, f"its functions use {only}, which only exist in the notebook")
                 missing -= self.notebook_only
             if missing:
-                self.problem(
-                    cell,
-                    f"its functions use {', '.join(sorted(missing))}, which no exported cell "
-                    "defines (kernel state not in the notebook?)",
+                # Only read when called (placeholders such as DBSession in FastAPI's own
+                # examples): app.py still imports, so a warning, not a refusal.
+                self.notes.append(
+                    f"cell {cell.index} ({cell.first!r}): its functions use "
+                    f"{', '.join(sorted(missing))}, which no exported cell defines; app.py "
+                    "imports, but calling them raises NameError until you define it"
                 )
         if "app" not in self.app_defined and not self.problems:
             msg = f"{self.name!r} defines no FastAPI app and no %%route cell; nothing to export"
@@ -1708,7 +1751,11 @@ def read_notebook(path: Path) -> Any:
     if path.suffix != ".ipynb":
         msg = f"{str(path)!r} is not a notebook; give a .ipynb file"
         raise ExportError(msg)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        found = False
+    if not found:
         msg = f"notebook {str(path)!r} does not exist; check the path"
         raise ExportError(msg)
     try:
@@ -1723,27 +1770,83 @@ def default_directory(notebook: Path) -> Path:
     return notebook.with_name(f"{notebook.stem}-export")
 
 
-def write_export(exported: Exported, directory: Path) -> list[Path]:
-    """Write every file into a temporary directory, then move them into ``directory``."""
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        msg = f"{str(directory)!r} exists and is not a directory; choose another output"
+MANIFEST = ".nbapi-export.json"  # what the last export wrote: relative path -> sha256
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest(directory: Path) -> dict[str, str]:
+    try:
+        files = json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def check_overwrite(outputs: dict[str, str], directory: Path, force: bool) -> None:
+    """Refuse to replace a file unless the previous export wrote exactly it (or ``force``)."""
+    written = _manifest(directory)
+    for relative, text in outputs.items():
+        target = directory / relative
+        if not target.exists() and not target.is_symlink():
+            continue
+        if not target.is_file():
+            msg = f"{str(target)!r} is not a file; move it away, then export again"
+            raise ExportError(msg)
+        current = _digest(target.read_bytes())
+        if force or current in (written.get(relative), _digest(text.encode("utf-8"))):
+            continue
+        msg = (
+            f"{str(target)!r} differs from what nbapi last exported there (hand edits?); "
+            "move it away, or export again with --force to overwrite it"
+        )
         raise ExportError(msg)
+
+
+def write_export(exported: Exported, directory: Path, force: bool = False) -> list[Path]:
+    """Write every file into a temporary directory, then move them into ``directory``.
+
+    A file the previous export did not write exactly as it is now is never replaced
+    unless ``force``: hand edits are not lost.
+    """
+    directory = Path(directory)
+    outputs = exported.outputs()
+    try:
+        if directory.exists() and not directory.is_dir():
+            msg = f"{str(directory)!r} exists and is not a directory; choose another output"
+            raise ExportError(msg)
+        if directory.is_dir():
+            check_overwrite(outputs, directory, force)
+        return _move_into(outputs, directory)
+    except ExportError:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, bad text
+        why = getattr(exc, "strerror", None) or exc
+        msg = f"cannot write the export into {str(directory)!r} ({why}); choose another output"
+        raise ExportError(msg) from None
+
+
+def _move_into(outputs: dict[str, str], directory: Path) -> list[Path]:
     parent = directory.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".nbapi-export-", dir=parent))
     try:
-        for relative, text in exported.outputs().items():
+        for relative, text in outputs.items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         directory.mkdir(exist_ok=True)
         written = []
-        for relative in exported.outputs():
+        for relative in outputs:
             target = directory / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / relative, target)
             written.append(target)
+        digests = {rel: _digest(text.encode("utf-8")) for rel, text in outputs.items()}
+        manifest = json.dumps({"files": digests}, indent=1, sort_keys=True) + "\n"
+        (directory / MANIFEST).write_text(manifest, encoding="utf-8")
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -1771,13 +1874,18 @@ class ExportResult:
         printer.text(repr(self))
 
 
-def export_path(notebook: Path | str, directory: Path | str | None = None) -> ExportResult:
-    """Export the notebook file at ``notebook`` into ``directory`` (default NOTEBOOK-export)."""
+def export_path(
+    notebook: Path | str, directory: Path | str | None = None, *, force: bool = False
+) -> ExportResult:
+    """Export the notebook file at ``notebook`` into ``directory`` (default NOTEBOOK-export).
+
+    ``force`` replaces files that differ from what the previous export wrote there.
+    """
     path = Path(notebook)
     nb = read_notebook(path)
     exported = export_notebook(nb, path.name, path.resolve().parent)
     target = Path(directory) if directory is not None else default_directory(path)
-    write_export(exported, target)
+    write_export(exported, target, force=force)
     shown = target
     if target.is_absolute() and target.resolve().is_relative_to(Path.cwd().resolve()):
         shown = target.resolve().relative_to(Path.cwd().resolve())  # no machine paths shown
@@ -1798,9 +1906,10 @@ def current_notebook(environ: dict[str, str] | None = None) -> Path | None:
 
 
 def export_command(session: Any, argv: list[str]) -> ExportResult:
-    """``%nbapi export [NOTEBOOK.ipynb] [DIR]``: export the saved notebook."""
+    """``%nbapi export [NOTEBOOK.ipynb] [DIR] [--force]``: export the saved notebook."""
     parser = _Parser(prog="%nbapi export", add_help=False)
     parser.add_argument("paths", nargs="*")
+    parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     paths: list[str] = list(args.paths)
     if len(paths) > 2:
@@ -1815,10 +1924,10 @@ def export_command(session: Any, argv: list[str]) -> ExportResult:
         )
         raise ExportError(msg)
     directory = paths[0] if paths else None
-    return export_path(notebook, directory)
+    return export_path(notebook, directory, force=args.force)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit the kernel
-        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR]"
+        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR] [--force]"
         raise ExportError(msg)

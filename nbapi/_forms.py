@@ -997,10 +997,21 @@ def token_request(scheme: SecurityScheme, username: str, password: str) -> Prepa
     return PreparedRequest("POST", path, body_kind="form", data=data)
 
 
-def read_token(status: int, payload: Any) -> str:
-    """The ``access_token`` of a token endpoint's answer."""
+def read_token(status: int, payload: Any, path: str = "the token endpoint") -> str:
+    """The ``access_token`` of a token endpoint's answer; else why there is none, and what to do."""
     if status == 200 and isinstance(payload, Mapping) and payload.get("access_token"):
         return str(payload["access_token"])
     detail = payload.get("detail") if isinstance(payload, Mapping) else payload
-    msg = f"the token endpoint answered {status} {detail!r}; check the username and password"
+    answered = f"{path} answered {status} {detail!r}"
+    if status in (404, 405):
+        fix = f"the app has no POST {path} route; add the token route the scheme's tokenUrl names"
+    elif status == 422:
+        fix = "it must read the form fields username and password (OAuth2PasswordRequestForm)"
+    elif status >= 500:
+        fix = "the token route failed; see %nbapi log --errors"
+    elif status < 300:
+        fix = 'the route must return {"access_token": ..., "token_type": "bearer"}'
+    else:
+        fix = "check the username and password"
+    msg = f"{answered}; {fix}"
     raise TokenError(msg)

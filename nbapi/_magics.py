@@ -17,7 +17,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
+import httpx2
 from fastapi import FastAPI
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
@@ -30,16 +32,19 @@ from IPython.core.magic import (
     no_var_expand,
 )
 from IPython.display import display
+from IPython.utils.text import FullEvalFormatter
 from starlette.routing import Match
 
 from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
-from ._config import NbAPI
-from ._errors import UserError
+from ._config import NbAPI, invalid_options
+from ._errors import UserError, one_line
 from ._registry import route_rows
 from ._runner import LogEntry
 from ._session import Session, set_current
 from ._spec import parse_route_line
+
+_FORMATTER = FullEvalFormatter()
 
 # %nbapi SUBCOMMAND -> (module, function(session, argv) -> value to display or None).
 # Each feature owns its subcommands in its own module; they are imported on first use.
@@ -71,7 +76,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(one_line(str(exc))) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -184,12 +189,21 @@ class NbAPIMagics(Magics):
         with user_errors():
             spec = parse_route_line(line)
         shell = self.shell
-        source = shell.transform_cell(cell)
         try:
+            with catch_warnings():
+                # IPython warns about odd line breaks (\x0b, \x0c) it reads anyway.
+                simplefilter("ignore")
+                source = shell.transform_cell(cell)
             tree = ast.parse(source)
         except SyntaxError as exc:
             msg = (
                 f"syntax error in the %%route cell at line {exc.lineno}: {exc.msg}; "
+                "fix the cell and run it again (no route was changed)"
+            )
+            raise UsageError(msg) from None
+        except (ValueError, MemoryError, RecursionError) as exc:  # NUL bytes, deep nesting
+            msg = (
+                f"cannot read the %%route cell ({_one_line(exc)}); "
                 "fix the cell and run it again (no route was changed)"
             )
             raise UsageError(msg) from None
@@ -368,6 +382,7 @@ class NbAPIMagics(Magics):
         return f"{named[0]} {named[1]}" if named else None
 
     # -- %http ------------------------------------------------------------------
+    @no_var_expand  # expanded by _expand: IPython's $name pass is quadratic in the line
     @line_cell_magic
     def http(self, line: str, cell: str | None = None) -> HttpResponse:
         """Send a request to the kernel's app in-process and show the response.
@@ -392,7 +407,9 @@ class NbAPIMagics(Magics):
         body (JSON unless a Content-Type header says otherwise). A cell whose
         first line is not a header is all body. ``{name}`` in the magic line and
         in header lines is replaced by the notebook variable; the body is sent
-        as written.
+        as written. As in browsers and curl, a header value may not hold CR, LF,
+        NUL or other control characters (tab aside), and other text is sent as
+        UTF-8; the same rule applies in-process and with --server.
 
         Options:
           -v, --verbose  also show the response headers
@@ -414,22 +431,33 @@ class NbAPIMagics(Magics):
         """
         with user_errors():
             if cell is None:
-                call = parse_http_line(line)
+                call = parse_http_line(self._expand(line))
             else:
-                call = parse_http_cell(
-                    line, cell, expand=lambda text: self.shell.var_expand(text, 1)
-                )
+                call = parse_http_cell(self._expand(line), cell, expand=self._expand)
             kwargs = call.request_kwargs()
             if call.server:
                 client = self._server_client()
             else:
                 self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
                 client = self.session.client
-        response = client.request(**kwargs)
+        try:
+            response = client.request(**kwargs)
+        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol, httpx2.LocalProtocolError) as exc:
+            msg = f"cannot send {call.method} {call.url!r}: {_one_line(exc)}; fix the path"
+            raise UsageError(msg) from None
+        except httpx2.TransportError as exc:  # only over HTTP (--server)
+            msg = f"the live server did not answer ({_one_line(exc)}); check %nbapi status"
+            raise UsageError(msg) from None
         return HttpResponse(response, verbose=call.verbose)
 
     def _expand(self, text: str) -> str:
-        return str(self.shell.var_expand(text, depth=2))
+        """``{name}`` (any expression) from the notebook namespace, as IPython expands a
+        magic line, all or nothing. Linear in the text: a megabyte body on the line is
+        fine (IPython's own pass, which also does ``$name``, takes quadratic time)."""
+        try:
+            return _FORMATTER.vformat(text, args=[], kwargs=self.shell.user_ns)
+        except Exception:  # as IPython: a line that does not format is used as written
+            return text
 
     def _server_client(self) -> Any:
         server = self.session.server
@@ -481,7 +509,8 @@ class NbAPIMagics(Magics):
             argv = ["status"]
         command, args = argv[0], argv[1:]
         if command == "routes":
-            return self.routes_text()
+            with user_errors():  # `app = 3`: one line, as the other subcommands say it
+                return self.routes_text()
         if command not in SUBCOMMANDS:
             known = ", ".join(["routes", *SUBCOMMANDS])
             raise UsageError(f"unknown %nbapi command {command!r}; use one of {known}")
@@ -513,6 +542,7 @@ class RoutesView:
 
 # -- the extension hooks --------------------------------------------------------
 _loaded: dict[int, tuple[NbAPIMagics, NbAPI]] = {}
+_KEPT = "_nbapi_kept"  # the shell attribute that keeps route ownership across reloads
 
 
 def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
@@ -527,9 +557,24 @@ def _events(magics: NbAPIMagics) -> list[tuple[str, Callable[..., None]]]:
 def load(shell: Any) -> None:
     if id(shell) in _loaded:
         return
+    section: Any = shell.config.get("NbAPI", {})
+    for name, why in invalid_options(section).items():
+        # A value %config refused stays in the shell's config; it must not stop the load.
+        del section[name]
+        print(f"nbapi warning: ignored NbAPI.{name}: {why}", file=sys.stderr)
     config = NbAPI(parent=shell)
     session = Session(shell.user_ns, config)
     magics = NbAPIMagics(shell, session)
+    # Which cell owns which route outlives the extension (kept on the shell): after
+    # %reload_ext, re-running a %%route cell replaces its route instead of adding one.
+    kept = getattr(shell, _KEPT, None)
+    if isinstance(kept, dict) and {"registry", "route_displays"} <= kept.keys():
+        session.registry = kept["registry"]
+        magics.route_displays = kept["route_displays"]
+    else:
+        setattr(
+            shell, _KEPT, {"registry": session.registry, "route_displays": magics.route_displays}
+        )
     shell.register_magics(magics)
     shell.configurables.append(config)
     for event, callback in _events(magics):

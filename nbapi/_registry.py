@@ -12,6 +12,7 @@ import inspect
 import itertools
 import operator
 import typing
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ._errors import UserError
@@ -92,6 +94,56 @@ def check_keyword_names(spec: RouteSpec, keywords: dict[str, Any]) -> None:
             raise RouteError(msg)
 
 
+def check_openapi(app: FastAPI, route: BaseRoute, spec: RouteSpec) -> None:
+    """Build ``route``'s own OpenAPI now: FastAPI takes some keyword values at decoration
+    (``status_code='abc'``, ``response_class=int``) that later make ``/openapi.json`` and
+    ``/docs`` answer 500 for the whole app."""
+    if spec.websocket:
+        return  # websockets are not in OpenAPI
+    try:
+        with warnings.catch_warnings():
+            # Its warnings (a GET,POST route's duplicate operation id) are not errors, and
+            # /openapi.json shows them when it is built.
+            warnings.simplefilter("ignore")
+            get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                routes=[route],
+                separate_input_output_schemas=app.separate_input_output_schemas,
+            )
+    except Exception as exc:
+        text = str(exc).strip()
+        message = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+        given = f"its keywords {spec.keywords!r} or " if spec.keywords else ""
+        msg = (
+            f"{spec.describe()} would break the app's /openapi.json and /docs ({message}); "
+            f"fix {given}the handler's annotations (no route was changed)"
+        )
+        raise RouteError(msg) from exc
+
+
+def _documented(spec: RouteSpec, endpoint: Endpoint) -> tuple[Any, ...]:
+    """What a keyword-less route's OpenAPI is built from: its line and its signature."""
+    try:
+        signature = inspect.signature(endpoint)
+    except (TypeError, ValueError):
+        return (spec, object())  # never equal: always checked
+    parameters = tuple(
+        (p.name, p.kind, p.annotation, p.default) for p in signature.parameters.values()
+    )
+    return (spec.describe(), parameters, signature.return_annotation)
+
+
+def _equal(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
+    if before is None:
+        return False
+    try:
+        return bool(before == now)  # identity first, then ==: `str | None` equals itself
+    except Exception:  # a default whose == is not a bool (an array): check again
+        return False
+
+
 def _methods(route: BaseRoute) -> set[str]:
     return set(getattr(route, "methods", None) or ())
 
@@ -147,6 +199,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._owned: dict[str, OwnedRoute] = {}
+        # owner -> what its route's OpenAPI was built from when it last passed check_openapi
+        self._documented: dict[str, tuple[Any, ...] | None] = {}
 
     def owned(self, app: FastAPI) -> dict[str, OwnedRoute]:
         """The routes that cells registered on ``app`` and that are still in it."""
@@ -209,6 +263,17 @@ class Registry:
             msg = f"FastAPI added {len(added)} routes for {spec.describe()}, expected one"
             raise RouteError(msg)
         new_route = added[0]
+        documented = _documented(spec, endpoint)
+        try:
+            # A schema build costs about 1 ms: a re-run of an unchanged cell (same route,
+            # no keywords, equal annotations and defaults) was checked already.
+            if keywords or not _equal(self._documented.get(owner), documented):
+                check_openapi(app, new_route, spec)
+        except RouteError:
+            routes[:] = before
+            endpoint.__annotations__.clear()
+            endpoint.__annotations__.update(annotations)
+            raise
         if old_route is not None:
             index = _index(before, old_route)
             assert index is not None  # entry() found it there
@@ -217,6 +282,7 @@ class Registry:
             # One slice assignment: a server thread iterating the routes sees old or new.
             routes[:] = rebuilt
         self._owned[owner] = OwnedRoute(weakref.ref(app), new_route, spec, endpoint.__name__)
+        self._documented[owner] = None if keywords else documented
         app.openapi_schema = None
         return new_route, self._warnings(app, new_route, spec, endpoint)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._access import REFUSED_BODY, Gate, access_mode, gated
+from ._config import is_loopback
 from ._errors import UserError
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PORT_TRIES = 100  # ports tried from NbAPI.port upward when --port is not given
 IDENTITY_PATH = "/_nbapi/server"  # answers {"nbapi": pid} so kernels can tell each other apart
 STOP_TIMEOUT = 5.0
@@ -160,7 +160,13 @@ def bind_port(host: str, port: int, *, exact: bool) -> socket.socket:
             if exc.errno == errno.EACCES:
                 msg = f"no permission to bind port {candidate}; use a port above 1023"
                 raise ServerError(msg) from None
-            raise
+            # EINVAL (::ffff:1.2.3.4 with IPv6 only), and any other refusal: one line.
+            why = exc.strerror or exc
+            msg = f"cannot bind {host!r} port {candidate} ({why}); use --host 127.0.0.1"
+            raise ServerError(msg) from None
+        except (TypeError, ValueError, UnicodeError, OverflowError) as exc:  # NUL, bad encoding
+            msg = f"cannot bind host {host!r} ({exc}); use --host 127.0.0.1"
+            raise ServerError(msg) from None
     msg = f"ports {port}-{last} on {host} are all taken; pick a free one with --port N"
     raise PortTakenError(msg)
 
@@ -491,7 +497,7 @@ def _parse(command: str, argv: list[str]) -> tuple[int | None, str | None]:
 
 
 def _host_warning(session: Session, host: str, private: bool = False) -> None:
-    if host in LOOPBACK_HOSTS:
+    if is_loopback(host):
         return
     if private:
         session.say(

@@ -81,6 +81,10 @@ def convert_path(path: str) -> tuple[str, dict[str, type]]:
     if any(ch.isspace() for ch in path):
         msg = f"path {path!r} contains whitespace; remove it or percent-encode it"
         raise SpecError(msg)
+    control = next((ch for ch in path if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+    if control is not None:
+        msg = f"path {path!r} contains the control character {control!r}; remove it"
+        raise SpecError(msg)
     converters: dict[str, type] = {}
 
     def flask(match: re.Match[str]) -> str:
@@ -120,21 +124,42 @@ def convert_path(path: str) -> tuple[str, dict[str, type]]:
     return converted, converters
 
 
-def check_keywords(source: str) -> None:
-    """Check that ``source`` reads as decorator keywords (``status_code=201, tags=["a"]``)."""
+def _keyword_call(source: str) -> ast.Call | None:
+    """``source`` parsed as the arguments of a call, checked to be keywords only."""
     if not source.strip():
-        return
+        return None
     try:
         call = ast.parse(f"f({source})", mode="eval").body
     except SyntaxError as exc:
         msg = f"cannot read the keywords {source!r}: {exc.msg}; write them as in the decorator call"
         raise SpecError(msg) from None
-    assert isinstance(call, ast.Call)  # f(...) always parses to a call
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        msg = f"cannot read the keywords {source!r}: {exc}; write them as in the decorator call"
+        raise SpecError(msg) from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
+        # A ')' in the text closed the call early: `a=1), (2` reads as a tuple of two.
+        msg = (
+            f"the keywords {source!r} are not one keyword list (unbalanced brackets?); "
+            "write NAME=VALUE, ... as inside the decorator's parentheses"
+        )
+        raise SpecError(msg)
     if call.args or any(kw.arg is None for kw in call.keywords):
         msg = (
             f"the keywords {source!r} must all be NAME=VALUE, e.g. status_code=201, tags=['items']"
         )
         raise SpecError(msg)
+    return call
+
+
+def check_keywords(source: str) -> None:
+    """Check that ``source`` reads as decorator keywords (``status_code=201, tags=["a"]``)."""
+    _keyword_call(source)
+
+
+def keyword_names(source: str) -> tuple[str, ...]:
+    """``"status_code=201, tags=['a']"`` -> ``("status_code", "tags")``."""
+    call = _keyword_call(source)
+    return () if call is None else tuple(kw.arg for kw in call.keywords if kw.arg is not None)
 
 
 def parse_route_line(line: str) -> RouteSpec:

@@ -980,7 +980,7 @@ class RequestBuilder(_Live, widgets.VBox):
         except ValueError:
             payload = response.text
         try:
-            token = _forms.read_token(response.status_code, payload)
+            token = _forms.read_token(response.status_code, payload, request.path)
         except UserError as exc:
             self.auth_message.value = (
                 f'<span class="nbapi-error-text" data-nbapi="token">{escape(exc)}</span>'

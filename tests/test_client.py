@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx2
 import pytest
@@ -12,6 +13,7 @@ from fastapi import Cookie, FastAPI, Form, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse, StreamingResponse
 from fastapi.testclient import TestClient
+from IPython.core.error import UsageError
 
 from nbapi._client import (
     HttpCall,
@@ -244,3 +246,123 @@ def test_in_process_client_sends_httpx_default_headers(reference_app: FastAPI) -
     assert sent["x-token"] == "t"
     assert sent["user-agent"].startswith("python-httpx2/")
     assert sent["host"] == "testserver"
+
+
+# -- issue 12, items 3, 7 and 11: one rule for URLs and headers; linear parsing ---------------
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("GET //example.com/x", r"starts with '//', which names a host.*write /example.com/x"),
+        ("GET /x\x1b", r"control character '\\x1b'; percent-encode it \(%1B\)"),
+        ("GET /x\x00y", r"control character '\\x00'"),
+        ("GET /x\ud800", "not valid text"),
+        ("--bogus GET /x", "unknown option '--bogus'"),
+    ],
+)
+def test_bad_urls_and_options_are_one_line(line: str, reason: str) -> None:
+    with pytest.raises(RequestError, match=reason) as caught:
+        parse_http_line(line)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("plain", "plain"),
+        ("Jos\u00e9", b"Jos\xc3\xa9"),  # UTF-8 bytes, as curl sends them
+        ("a\tb", "a\tb"),
+        ("a\r\nX-Injected: 1", None),
+        ("a\nb", None),
+        ("a\x00b", None),
+        ("a\x1bb", None),
+    ],
+)
+def test_header_values_one_rule(value: str, sent: str | bytes | None) -> None:
+    call = parse_http_cell(
+        "GET /x", "X-Name: {v}\n", expand=lambda text: text.replace("{v}", value)
+    )
+    if sent is None:
+        with pytest.raises(RequestError, match="contains the control character") as caught:
+            call.request_kwargs()
+        assert len(str(caught.value).splitlines()) == 1
+        return
+    assert call.request_kwargs()["headers"] == [("X-Name", sent)]
+
+
+def test_five_megabyte_json_body_on_the_line_is_read_whole() -> None:
+    body = '{"text": "' + "x" * 5_000_000 + '"}'  # quadratic before: minutes (see benchmarks)
+    call = parse_http_line(f"-v POST /echo {body}")
+    assert (call.method, call.url, call.verbose, call.body) == ("POST", "/echo", True, body)
+    assert call.request_kwargs()["content"] == body.encode()
+
+
+ECHO_RAW = """
+from fastapi import Request
+
+def echo(request: Request, rest: str):
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+    return {"raw_path": request.scope["raw_path"].decode("latin-1"),
+            "x_name": headers.get("x-name")}
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "cell", "value", "expected"),
+    [
+        # Starlette reads header bytes as latin-1: UTF-8 "é" arrives as "Ã©", both ways.
+        ("/echo/a", "X-Name: {v}\n", "Jos\u00e9", {"raw_path": "/echo/a", "x_name": "JosÃ©"}),
+        ("/echo/a", "X-Name: {v}\n", "a\r\nX-Injected: 1", "control character '\\r'"),
+        ("/echo/a", "X-Name: {v}\n", "a\x00b", "control character '\\x00'"),
+        ("/echo/{v}", "", "\u00e9", {"raw_path": "/echo/%C3%A9", "x_name": None}),
+        ("/echo/{v}", "", "\x1b", "control character '\\x1b'"),
+    ],
+)
+def test_in_process_and_server_apply_the_same_rule(
+    shell: Any, url: str, cell: str, value: str, expected: dict[str, Any] | str
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    shell.run_line_magic("config", f"NbAPI.port = {port}")
+    shell.run_cell_magic("route", "GET /echo/<path:rest>", ECHO_RAW)
+    shell.run_line_magic("nbapi", "serve")
+    shell.user_ns["v"] = value
+    try:
+        outcomes: list[Any] = []
+        for flag in ("", "-s "):
+            try:
+                line = f"{flag}GET {url}"
+                if cell:
+                    response = shell.run_cell_magic("http", line, cell)
+                else:
+                    response = shell.run_line_magic("http", line)
+                outcomes.append(response.json())
+            except UsageError as exc:
+                outcomes.append(str(exc))
+    finally:
+        shell.run_line_magic("nbapi", "stop")
+    assert outcomes[0] == outcomes[1]
+    if isinstance(expected, str):
+        assert expected in outcomes[0]
+        assert len(outcomes[0].splitlines()) == 1
+    else:
+        assert outcomes[0] == expected
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\x00b", "a\x1bb", "a\x7f"])
+def test_in_process_client_refuses_what_h11_refuses_on_the_wire(
+    runner: tuple[AppRunner, FastAPI], value: str
+) -> None:
+    app_runner, _ = runner
+    client = make_client(app_runner)
+    with pytest.raises(httpx2.LocalProtocolError, match="a header value is one line"):
+        client.get("/hi", headers={"X-Value": value})
+    assert list(app_runner.log) == []  # it never reached the app
+    assert client.get("/hi", headers={"X-Value": "tab\tis fine"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "a\x00b"])
+def test_form_file_that_cannot_exist_is_one_line(name: str) -> None:
+    with pytest.raises(RequestError, match="does not exist; check the path") as caught:
+        parse_form(f"upload@{name}")
+    assert len(str(caught.value).splitlines()) == 1

@@ -206,7 +206,7 @@ def test_magic_lookalike_inside_a_string_is_kept() -> None:
         (["%%route FETCH /x\ndef f():\n    pass"], "bad %%route line: unknown HTTP method"),
         (["%run helpers.py"], "%run has no plain-Python equivalent"),
         (["%%bash\necho hi"], "%%bash has no plain-Python equivalent"),
-        (["%%route GET /x\ndef f():\n    return PRICES"], "its functions use PRICES"),
+        (["%%route GET /x status_code=CODE\ndef f():\n    return 1"], "it uses CODE, which no"),
         (["from fastapi import FastAPI\napp = FastAPI(title=TITLE)"], "it uses TITLE, which no"),
         (
             ["from fastapi import FastAPI\napp = FastAPI()", "def f():\n    return get_ipython()"],
@@ -241,11 +241,13 @@ def test_unfaithful_cells_are_reported(cells: list[str], reason: str | None) -> 
 
 def test_report_names_every_cell_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.ipynb"
-    nbformat.write(notebook("%%route GET /x\ndef f():\n    return A", "%cd /tmp", "ok = 1"), path)
+    cells = ("%%route GET /x status_code=A\ndef f():\n    return 1", "%cd /tmp", "ok = 1")
+    nbformat.write(notebook(*cells), path)
     with pytest.raises(ExportError) as caught:
         export_path(path, tmp_path / "out")
     assert [p.index for p in caught.value.problems] == [0, 1]
-    assert caught.value.report().splitlines()[1].startswith("  cell 0 ('%%route GET /x'):")
+    first = caught.value.report().splitlines()[1]
+    assert first.startswith("  cell 0 ('%%route GET /x status_code=A'):")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.ipynb"]  # no staging left behind
 
@@ -442,19 +444,26 @@ def shop(tmp_path: Path) -> Path:
     return path
 
 
-def test_export_writes_three_files_and_replaces_old_ones(shop: Path, tmp_path: Path) -> None:
+def test_export_writes_three_files_and_replaces_only_its_own(shop: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "app.py").write_text("old")
     (out / "keep.txt").write_text("mine")
     result = export_path(shop, out)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".nbapi-export.json",
         "app.py",
         "keep.txt",
         "requirements.txt",
         "test_app.py",
     ]
     assert (out / "app.py").read_text() == result.exported.app_py
+    (out / "test_app.py").write_text("stale, but what the last export wrote? no: edited")
+    with pytest.raises(ExportError, match=r"test_app\.py.*--force"):
+        export_path(shop, out)
+    export_path(shop, out, force=True)  # the user asked for it
+    assert (out / "test_app.py").read_text() == result.exported.test_py
+    assert (out / "keep.txt").read_text() == "mine"
+    export_path(shop, out)  # unchanged since the last export: replaced without --force
     assert repr(result).startswith(f"exported shop.ipynb to {out}: app.py (1 %%route cells)")
 
 
@@ -509,3 +518,161 @@ def test_export_module_is_pure() -> None:
     code = "import sys, nbapi._export, nbapi.__main__; print('IPython' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+# -- issue 12: items 1, 9, 10, 13 and 14 ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("GET /x a=1), (2", "not one keyword list"),  # item 1: no AssertionError
+        ("GET /x status_code=201), print('x'", "not one keyword list"),
+        ("GET /x bogus=1", "unknown keyword 'bogus' for %%route"),  # item 10
+        ("GET /x status_cod=201", "did you mean 'status_code'?"),
+        ("WS /x status_code=201", "unknown keyword 'status_code' for a websocket route"),
+    ],
+)
+def test_export_refuses_route_lines_the_kernel_refuses(line: str, reason: str) -> None:
+    with pytest.raises(ExportError) as caught:
+        export_notebook(notebook(f"%%route {line}\ndef f():\n    return 1"), "nb.ipynb")
+    (problem,) = caught.value.problems
+    assert problem.reason.startswith("bad %%route line:")
+    assert reason in problem.reason
+
+
+def test_export_refuses_a_route_cell_whose_saved_output_is_a_usage_error() -> None:
+    nb = notebook("%%route GET /x status_code=CODE\ndef f():\n    return 1")
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "stream", name="stderr", text="UsageError: cannot evaluate the keywords ...\n"
+        )
+    ]
+    nb.cells.insert(0, nbformat.v4.new_code_cell("CODE = 201"))
+    with pytest.raises(ExportError) as caught:
+        export_notebook(nb, "nb.ipynb")
+    assert "the kernel refused it (cannot evaluate the keywords ...)" in str(caught.value.report())
+
+
+@pytest.mark.parametrize(
+    "argv_extra",
+    [[], ["--force"]],
+)
+def test_command_line_never_overwrites_hand_edits(
+    shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv_extra: list[str]
+) -> None:
+    out = tmp_path / "o"
+    assert main(["export", str(shop), "-o", str(out)]) == 0
+    assert (out / ".nbapi-export.json").is_file()
+    edited = (out / "app.py").read_text() + "\n# my hand edit\n"
+    (out / "app.py").write_text(edited)
+    capsys.readouterr()
+    status = main(["export", str(shop), "-o", str(out), *argv_extra])
+    _, err = capsys.readouterr()
+    if argv_extra:  # the user asked to replace it
+        assert status == 0
+        assert "# my hand edit" not in (out / "app.py").read_text()
+        return
+    assert status == 2
+    assert err.count("\n") == 1
+    assert f"'{out / 'app.py'}' differs from what nbapi last exported there" in err
+    assert "--force" in err
+    assert (out / "app.py").read_text() == edited
+
+
+def test_export_into_a_directory_nbapi_never_wrote_keeps_its_files(
+    shop: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "requirements.txt").write_text("my-pins==1\n")
+    with pytest.raises(ExportError, match=r"requirements\.txt' differs .*--force"):
+        export_path(shop, out)
+    assert (out / "requirements.txt").read_text() == "my-pins==1\n"
+    assert not (out / "app.py").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # FastAPI's docs: dependencies with yield and except
+        "try:\n        yield 1\n    except OwnerError as e:\n        raise ValueError(e)",
+        "with open(__file__) as fh:\n        return fh.read()",
+        "if (n := len('ab')) > 1:\n        return n",
+        "return [y for y in range(3) if y] + [k for k, v in {}.items()]",
+        "match 1:\n        case {'a': a, **rest}:\n            return a, rest\n"
+        "        case [first, *others]:\n            return first, others\n"
+        "        case int() as whole:\n            return whole",
+        "global COUNT\n    COUNT = 1\n    return COUNT",
+        "n = 0\n    def inner():\n        nonlocal n\n        n += 1\n        return n\n    return inner",
+        "import json as j\n    from os import path as p\n    return j, p",
+    ],
+    ids=[
+        "except-as",
+        "with-as",
+        "walrus",
+        "comprehension",
+        "match",
+        "global",
+        "nonlocal",
+        "import",
+    ],
+)
+def test_every_binding_form_binds(body: str) -> None:
+    cells = [
+        "class OwnerError(Exception):\n    pass",
+        f"%%route GET /x\ndef handler():\n    {body}",
+    ]
+    exported = export_notebook(notebook(*cells), "nb.ipynb")
+    assert exported.notes == []
+    run_app(exported.app_py)  # imports
+
+
+def test_names_used_only_in_function_bodies_are_notes_and_the_export_is_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.ipynb"
+    cells = (
+        "async def get_db():\n    db = DBSession()\n    try:\n        yield db\n"
+        "    finally:\n        db.close()",
+        "%%route GET /ping\ndef ping():\n    return 'pong'",
+        "%http GET /ping",
+    )
+    nbformat.write(notebook(*cells), path)
+    result = export_path(path, tmp_path / "out")
+    assert result.exported.notes == [
+        "cell 0 ('async def get_db():'): its functions use DBSession, which no exported cell "
+        "defines; app.py imports, but calling them raises NameError until you define it"
+    ]
+    assert "  note: cell 0 ('async def get_db():'): its functions use DBSession" in repr(result)
+    app = run_app((tmp_path / "out" / "app.py").read_text())
+    assert TestClient(app).get("/ping").json() == "pong"
+
+
+def test_names_needed_at_import_are_still_refused() -> None:
+    with pytest.raises(ExportError) as caught:
+        export_notebook(notebook("def f(x=DEFAULT):\n    return x"), "nb.ipynb")
+    assert "it uses DEFAULT, which no exported cell defines" in caught.value.report()
+
+
+def test_non_ascii_header_is_exported_as_the_utf8_bytes_http_sent() -> None:
+    cells = (
+        "from fastapi import FastAPI, Header\napp = FastAPI()",
+        "@app.get('/name')\ndef name(x_name: str = Header()):\n    return x_name",
+        "%%http GET /name\nX-Name: Jos\u00e9\n",
+    )
+    exported = export_notebook(notebook(*cells), "nb.ipynb")
+    assert '("X-Name", "Jos\u00e9".encode())' in exported.test_py
+    client = TestClient(run_app(exported.app_py))
+    response = client.get("/name", headers=[("X-Name", "Jos\u00e9".encode())])
+    assert response.json() == "Jos\u00c3\u00a9"  # Starlette reads header bytes as latin-1
+
+
+@pytest.mark.parametrize("argv", [["export", "a\nb.ipynb"], ["export", "x.ipynb", "extra\x0c"]])
+def test_command_line_errors_stay_on_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

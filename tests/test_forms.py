@@ -953,3 +953,27 @@ def test_forms_is_pure() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+# -- issue 12, item 12: what a token endpoint's answer means ---------------------------------------
+@pytest.mark.parametrize(
+    ("status", "payload", "expected"),
+    [
+        (404, {"detail": "Not Found"}, "the app has no POST /token route"),
+        (405, {"detail": "Method Not Allowed"}, "the app has no POST /token route"),
+        (422, {"detail": []}, "form fields username and password"),
+        (500, "Internal Server Error", "the token route failed; see %nbapi log --errors"),
+        (200, {"token": "x"}, 'must return {"access_token": ..., "token_type": "bearer"}'),
+        (400, {"detail": "Incorrect username or password"}, "check the username and password"),
+        (401, {"detail": "Not authenticated"}, "check the username and password"),
+    ],
+)
+def test_token_endpoint_answers_say_what_to_fix(status: int, payload: Any, expected: str) -> None:
+    with pytest.raises(_forms.TokenError) as caught:
+        _forms.read_token(status, payload, "/token")
+    message = str(caught.value)
+    assert message.startswith(f"/token answered {status} ")
+    assert expected in message
+    assert "\n" not in message
+    if status in (404, 405, 500):
+        assert "check the username and password" not in message

@@ -702,3 +702,45 @@ def test_exception_handler_added_after_requests_takes_effect(shell: Any) -> None
     response = http(shell, "GET /x")
     assert response.status_code == 404
     assert response.json() == {"missing": "'lamp'"}
+
+
+# -- issue 12, items 4 and 8 ----------------------------------------------------------------------
+def test_routes_with_app_that_is_not_fastapi_is_one_line(shell: Any) -> None:
+    shell.user_ns["app"] = 3
+    with pytest.raises(UsageError, match=r"'app' in the notebook is a int, not a FastAPI app") as e:
+        shell.run_line_magic("nbapi", "routes")
+    assert "\n" not in str(e.value)
+    assert shell.user_ns["app"] == 3
+
+
+@pytest.mark.parametrize("how", ["reload_ext", "unload_ext then load_ext"])
+def test_cell_ownership_survives_reloading_the_extension(shell: Any, how: str) -> None:
+    route(shell, "GET /version", "def version():\n    return 1\n")
+    app = shell.user_ns["app"]
+    for magic in how.split(" then "):
+        shell.run_line_magic(magic, "nbapi")
+    shell.run_line_magic("config", "NbAPI.autostart = False")
+    route(shell, "GET /version", "def version():\n    return 2\n")  # the user's edit
+    assert shell.user_ns["app"] is app
+    assert paths(app).count("GET /version") == 1
+    assert http(shell, "GET /version").json() == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "x = " + "(" * 500 + ")" * 500 + "\ndef f():\n    return 1\n",
+        "def f():\n    return '\x00'\n",
+    ],
+    ids=["deep-nesting", "nul"],
+)
+def test_route_cell_python_cannot_read_is_one_line(shell: Any, body: str) -> None:
+    with pytest.raises(UsageError, match="no route was changed") as caught:
+        shell.run_cell_magic("route", "GET /x", body)
+    assert "\n" not in str(caught.value)
+    assert "app" not in shell.user_ns or paths(shell.user_ns["app"]) == []
+
+
+def test_route_cell_with_odd_line_breaks_registers(shell: Any) -> None:
+    route(shell, "GET /odd", "x = 1\x0c\ndef odd():\n    return x\n")
+    assert http(shell, "GET /odd").json() == 1

@@ -148,3 +148,49 @@ def test_conflict_warnings(first: str, second: str, expected: str | None) -> Non
     else:
         assert len(warnings) == 1
         assert expected in warnings[0]
+
+
+# -- issue 12, item 2: keyword values that break the app's /openapi.json ------------------------
+@pytest.mark.parametrize(
+    ("keywords", "reason"),
+    [
+        ({"status_code": "abc"}, "ValueError"),
+        ({"response_class": int}, "AttributeError"),
+    ],
+)
+def test_keywords_that_break_openapi_are_refused_and_change_nothing(
+    keywords: dict[str, Any], reason: str
+) -> None:
+    app, registry = FastAPI(), Registry()
+
+    def a() -> int:
+        return 1
+
+    def b() -> int:
+        return 2
+
+    register(registry, app, "cell-a", "GET /a", a)
+    routes = [id(route) for route in app.router.routes]
+    schema = TestClient(app).get("/openapi.json").json()
+    with pytest.raises(RouteError, match=reason) as e:  # at decoration, or when documented
+        register(registry, app, "cell-b", "GET /b", b, **keywords)
+    assert len(str(e.value).splitlines()) == 1
+    with pytest.raises(RouteError):  # re-running the cell that owns /a: /a stays as it was
+        register(registry, app, "cell-a", "GET /a", b, **keywords)
+    assert [id(route) for route in app.router.routes] == routes
+    app.openapi_schema = None
+    assert TestClient(app).get("/openapi.json").json() == schema
+    assert TestClient(app).get("/a").json() == 1
+
+
+def test_handler_whose_annotation_breaks_openapi_is_refused() -> None:
+    # Found by tests/test_hardening.py: a string annotation naming nothing is taken at
+    # decoration, then /openapi.json fails with pydantic's "not fully defined".
+    app, registry = FastAPI(), Registry()
+    namespace: dict[str, Any] = {}
+    exec("def f(q: 'str | None' = None, x: 'Nope' = 1):\n    return 1", namespace)
+    with pytest.raises(RouteError, match=r"would break the app's /openapi\.json") as caught:
+        register(registry, app, "cell-f", "GET /f", namespace["f"])
+    assert len(str(caught.value).splitlines()) == 1
+    assert "/f" not in user_paths(app)
+    assert TestClient(app).get("/openapi.json").status_code == 200

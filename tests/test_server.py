@@ -623,3 +623,37 @@ def test_no_signal_handlers_installed(shell: Any) -> None:
         shell.run_line_magic("nbapi", "stop")
     assert during == before
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+# -- issue 12, item 5: every bind failure is one line -----------------------------------------------
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("::ffff:1.2.3.4", "cannot bind '::ffff:1.2.3.4' port"),  # EINVAL on an IPv6-only socket
+        ("203.0.113.1", "cannot bind host '203.0.113.1'"),  # EADDRNOTAVAIL
+        ("x\x00y", "host name must not contain null character"),
+    ],
+)
+def test_bind_failures_are_one_line(shell: Any, host: str, expected: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(expected)) as caught:
+        shell.run_line_magic("nbapi", f"serve --host {host} --port {free_port()}")
+    assert "\n" not in str(caught.value)
+    assert session_of(shell).server is None
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.2", "127.255.255.254", "::ffff:127.0.0.1", "[::1]", "LOCALHOST"]
+)
+def test_all_of_loopback_is_loopback(host: str) -> None:
+    said: list[str] = []
+    _host_warning(Session({}, say=said.append), host)
+    assert said == []
+
+
+@pytest.mark.parametrize("junk", ["\x0c--port", "a\u2028b", "x\x1cy"])
+def test_argument_with_a_line_break_is_quoted_on_one_line(shell: Any, junk: str) -> None:
+    # Found by tests/test_hardening.py: argparse quotes a bad argument raw.
+    with pytest.raises(UsageError, match="unrecognized arguments") as caught:
+        shell.run_line_magic("nbapi", f"serve {junk}")
+    assert len(str(caught.value).splitlines()) == 1
+    assert session_of(shell).server is None

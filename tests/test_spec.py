@@ -103,3 +103,27 @@ def test_bad_lines_name_the_problem(line: str, message: str) -> None:
     assert text.startswith(message) or message in text
     assert "\n" not in text
     assert isinstance(info.value, UserError)
+
+
+# -- issue 12, item 1: a keyword part that is not one keyword list ----------------------------
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        "a=1), (2",
+        "status_code=201), print('x'",
+        "a=1)(b=2",
+        "a=1).x(b=2",
+        "a=1) or f(b=2",
+        "a=\x00",
+        "a=" + "-" * 100_000 + "1",
+    ],
+)
+def test_keywords_that_are_not_one_keyword_list_are_one_line(keywords: str) -> None:
+    with pytest.raises(SpecError, match="keywords") as caught:
+        parse_route_line(f"GET /x {keywords}")
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_control_character_in_path_is_refused() -> None:
+    with pytest.raises(SpecError, match=r"control character '\\x1b'"):
+        parse_route_line("GET /x\x1b")
