@@ -35,7 +35,7 @@ from starlette.routing import Match
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI
 from ._errors import UserError
-from ._registry import route_rows
+from ._registry import added_warnings, route_rows, unreachable
 from ._runner import LogEntry
 from ._session import Session, set_current
 from ._spec import parse_route_line
@@ -51,6 +51,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explorer": ("nbapi._widgets", "explorer_command"),
     "try": ("nbapi._widgets", "try_command"),
     "export": ("nbapi._export", "export_command"),
+    "remove": ("nbapi._registry", "remove_command"),
 }
 
 # How long the kernel's threads come before a loaded live server's requests when an
@@ -102,6 +103,10 @@ class NbAPIMagics(Magics):
         self.session = session
         self.cell_id: str | None = None
         self._stack_inputs: tuple[Any, ...] = ()
+        # The app and its route ids when the cell started, and whether it ran %%route:
+        # post_run_cell settles which routes the cell owns (Registry.settle_cell).
+        self._routes_before: tuple[Any, set[int]] = (None, set())
+        self._ran_route = False
         # owner -> (display id, route line, parent header of the cell that showed it)
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
 
@@ -119,12 +124,16 @@ class NbAPIMagics(Magics):
         self.cell_id = getattr(info, "cell_id", None)
         app = self.session.current_app()
         self._stack_inputs = _stack_inputs(app)
+        self._ran_route = False
+        routes = app.router.routes if app is not None else []
+        self._routes_before = (app, {id(route) for route in routes})
         if app is not None and "middleware" in (info.raw_cell or ""):
             # Starlette builds its middleware stack on the first request and then
             # refuses add_middleware; dropping the built stack lets it be rebuilt.
             app.middleware_stack = None
 
     def post_run_cell(self, result: Any) -> None:
+        owner, self.cell_id = self.cell_id, None  # magics run outside a cell own nothing
         app = self.session.current_app()
         if app is not None:
             # Routes added by plain decorators must show in /openapi.json too.
@@ -133,9 +142,27 @@ class NbAPIMagics(Magics):
                 # The built stack holds copies of the middleware list and of the
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
+            self._settle_routes(app, owner)
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
+
+    def _settle_routes(self, app: FastAPI, owner: str | None) -> None:
+        """Give the cell the routes it added; drop the ones it no longer makes; warn."""
+        before_app, before = self._routes_before
+        if before_app is not app:
+            # The cell made a new app: its routes start afresh, nothing to settle.
+            for warning in unreachable(app.router.routes).values():
+                print(f"nbapi warning: {warning}", file=sys.stderr)
+            return
+        registry = self.session.registry
+        removed, added = registry.settle_cell(app, owner, before, self._ran_route)
+        kept = {tuple(row[:2]) for row in route_rows(added, set())}
+        for method, path, name, _ in route_rows(removed, set()):
+            if (method, path) not in kept:
+                print(f"nbapi: removed {method} {path} -> {name}(): this cell no longer defines it")
+        for warning in added_warnings(app.router.routes, added):
+            print(f"nbapi warning: {warning}", file=sys.stderr)
 
     # -- %%route --------------------------------------------------------------
     @no_var_expand
@@ -174,6 +201,7 @@ class NbAPIMagics(Magics):
                 await websocket.accept()
                 await websocket.send_text(await websocket.receive_text())
         """
+        self._ran_route = True  # this cell keeps its route even if the cell fails below
         with user_errors():
             spec = parse_route_line(line)
         shell = self.shell
@@ -429,6 +457,7 @@ class NbAPIMagics(Magics):
         Usage::
 
             %nbapi routes                   routes of the kernel app, with their cells' functions
+            %nbapi remove METHOD PATH       take a route out of the app, however it was made
             %nbapi serve [--port N] [--host H]   serve the app over HTTP from this kernel
             %nbapi stop | restart | status  control the live server
             %nbapi log [--errors] [--full]   recent requests, handler errors with tracebacks

@@ -30,6 +30,7 @@ from . import _forms
 from ._client import validation_rows
 from ._errors import UserError
 from ._forms import Auth, FormField, FormWarning, Operation, PreparedRequest
+from ._registry import unreachable
 
 HISTORY_SIZE = 50
 BODY_LIMIT = 100_000  # characters of a response body drawn in the widget
@@ -118,6 +119,23 @@ def read_operations(session: Any) -> tuple[list[Operation], dict[str, Any], str]
     except Exception as exc:  # a model FastAPI cannot describe: say so, keep the widget
         return [], {}, f"cannot build the OpenAPI schema: {type(exc).__name__}: {exc}"
     return _forms.operations(spec), spec, ""
+
+
+def unreachable_operations(app: Any) -> dict[str, str]:
+    """ "METHOD /path" -> why no request reaches it, for operations an earlier route hides."""
+    routes = list(getattr(getattr(app, "router", None), "routes", ()))
+    hidden = unreachable(routes)
+    found: dict[str, str] = {}
+    served: set[str] = set()
+    for route in routes:
+        path = getattr(route, "path_format", "")  # as OpenAPI names it
+        for method in getattr(route, "methods", None) or ():
+            label = f"{method} {path}"
+            if id(route) in hidden:
+                found.setdefault(label, hidden[id(route)])
+            else:
+                served.add(label)
+    return {label: why for label, why in found.items() if label not in served}
 
 
 class _Live:
@@ -1012,16 +1030,7 @@ class OperationView:
     def __init__(self, explorer: Explorer, op: Operation) -> None:
         self.explorer = explorer
         self.op = op
-        deprecated = " nbapi-deprecated" if op.deprecated else ""
-        flag = ' <span class="nbapi-flag">deprecated</span>' if op.deprecated else ""
-        summary = f' <span class="nbapi-muted">{escape(op.summary)}</span>' if op.summary else ""
-        lock = ' <span title="needs authorization">🔒</span>' if op.security else ""
-        self.header = widgets.HTML(
-            f'<div class="nbapi-op{deprecated}" data-nbapi-op="{escape(op.label)}">'
-            f'{badge(op.method)}<span class="nbapi-path">{escape(op.path)}</span>'
-            f"{summary}{lock}{flag}</div>",
-            layout=widgets.Layout(flex="1 1 auto"),
-        )
+        self.header = widgets.HTML(self._header_html(), layout=widgets.Layout(flex="1 1 auto"))
         self.details_button = widgets.ToggleButton(description="Details", value=False)
         self.details_button.add_class("nbapi-details")
         self.try_button = widgets.ToggleButton(description="Try it", value=False)
@@ -1037,6 +1046,24 @@ class OperationView:
         self.box.add_class("nbapi-operation")
         self.box.add_class(f"nbapi-operation-{op.method}")
 
+    def _header_html(self) -> str:
+        op = self.op
+        deprecated = " nbapi-deprecated" if op.deprecated else ""
+        flag = ' <span class="nbapi-flag">deprecated</span>' if op.deprecated else ""
+        hidden = self.explorer.unreachable.get(op.label)
+        if hidden:  # an earlier route answers first: say so where the operation is listed
+            flag += (
+                f' <span class="nbapi-flag nbapi-unreachable" data-nbapi="unreachable" '
+                f'title="{escape(hidden)}">unreachable</span>'
+            )
+        summary = f' <span class="nbapi-muted">{escape(op.summary)}</span>' if op.summary else ""
+        lock = ' <span title="needs authorization">🔒</span>' if op.security else ""
+        return (
+            f'<div class="nbapi-op{deprecated}" data-nbapi-op="{escape(op.label)}">'
+            f'{badge(op.method)}<span class="nbapi-path">{escape(op.path)}</span>'
+            f"{summary}{lock}{flag}</div>"
+        )
+
     def _toggle(self) -> None:
         children: list[widgets.Widget] = []
         if self.details_button.value:
@@ -1050,6 +1077,7 @@ class OperationView:
 
     def update(self, op: Operation) -> None:
         self.op = op
+        self.header.value = self._header_html()
         if self.details_button.value:
             self.details.value = operation_details_html(op, self.explorer.spec)
 
@@ -1070,6 +1098,7 @@ class Explorer(_Live, widgets.VBox):
         self.ops: list[Operation] = []
         self.spec: dict[str, Any] = {}
         self.problem = ""
+        self.unreachable: dict[str, str] = {}  # operation label -> why no request reaches it
         self.views: dict[str, OperationView] = {}
         self.redraws = 0
         self.header = widgets.HTML()
@@ -1092,6 +1121,7 @@ class Explorer(_Live, widgets.VBox):
         width = max((len(op.method) for op in self.ops), default=0)
         for op in self.ops:
             extra = " (deprecated)" if op.deprecated else ""
+            extra += " (unreachable)" if op.label in self.unreachable else ""
             summary = f"  {op.summary}" if op.summary else ""
             lines.append(f"  {op.method.ljust(width)}  {op.path}{summary}{extra}")
         if self.problem:
@@ -1106,6 +1136,7 @@ class Explorer(_Live, widgets.VBox):
 
     def routes_changed(self) -> None:
         self.ops, self.spec, self.problem = read_operations(self.session)
+        self.unreachable = unreachable_operations(self.session.current_app())
         self.redraws += 1
         labels = {op.label for op in self.ops}
         for label in [k for k in self.views if k not in labels]:
@@ -1114,7 +1145,7 @@ class Explorer(_Live, widgets.VBox):
             view = self.views.get(op.label)
             if view is None:
                 self.views[op.label] = OperationView(self, op)
-            elif view.op != op:
+            else:
                 view.update(op)
         self._draw()
 

@@ -702,3 +702,68 @@ def test_exception_handler_added_after_requests_takes_effect(shell: Any) -> None
     response = http(shell, "GET /x")
     assert response.status_code == 404
     assert response.json() == {"missing": "'lamp'"}
+
+
+# -- cells own their routes in every direction ---------------------------------------------
+def test_a_route_cell_run_again_without_route_removes_its_route(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell("%%route GET /x\ndef x():\n    return 1\n", cell_id="c1")
+    shell.run_cell("%%route GET /y\ndef y():\n    return 2\n", cell_id="c2")
+    capsys.readouterr()
+    shell.run_cell("def x():\n    return 1\n", cell_id="c1")
+    assert capsys.readouterr().out == (
+        "nbapi: removed GET /x -> x(): this cell no longer defines it\n"
+    )
+    assert paths(shell.user_ns["app"]) == ["GET /y"]
+    assert http(shell, "GET /x").status_code == 404
+    assert "/x" not in http(shell, "GET /openapi.json").json()["paths"]
+    # A failing %%route cell keeps its route ("no route was changed").
+    shell.run_cell("%%route GET /y\ndef y(:\n", cell_id="c2")
+    assert paths(shell.user_ns["app"]) == ["GET /y"]
+
+
+def test_a_plain_decorator_cell_run_again_replaces_its_routes_in_place(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route(shell, "GET /first", "def first():\n    return 0\n")
+    shell.run_cell("@app.get('/a')\ndef a():\n    return 1\n", cell_id="plain")
+    route(shell, "GET /last", "def last():\n    return 0\n")
+    shell.run_cell("@app.get('/a')\ndef a():\n    return 2\n", cell_id="plain")
+    assert paths(shell.user_ns["app"]) == ["GET /first", "GET /a", "GET /last"]
+    assert http(shell, "GET /a").json() == 2
+    assert "nbapi warning" not in capsys.readouterr().err
+    shell.run_cell("@app.get('/b')\ndef b():\n    return 3\n", cell_id="plain")
+    assert paths(shell.user_ns["app"]) == ["GET /first", "GET /b", "GET /last"]
+    assert "nbapi: removed GET /a -> a(): this cell no longer defines it" in capsys.readouterr().out
+
+
+def test_plain_decorator_routes_get_the_route_warnings(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route(shell, "GET /users/{user_id}", "def read_user(user_id):\n    return user_id\n")
+    capsys.readouterr()
+    shell.run_cell("@app.get('/users/me')\ndef read_me():\n    return 'me'\n", cell_id="me")
+    assert capsys.readouterr().err == (
+        "nbapi warning: GET /users/me by read_me() is shadowed by /users/{user_id} of "
+        "read_user(), which was registered earlier and matches first; register the fixed path first\n"
+    )
+    # A cell that changes no route warns about nothing.
+    shell.run_cell("x = 1", cell_id="other")
+    assert capsys.readouterr().err == ""
+
+
+def test_nbapi_remove_takes_out_any_route(shell: Any) -> None:
+    shell.run_cell("from fastapi import FastAPI\napp = FastAPI()")
+    shell.run_cell("@app.get('/items/{item_id}')\ndef read(item_id: int):\n    return item_id\n")
+    route(shell, "POST /items", "def create():\n    return 1\n")
+    removed = shell.run_line_magic("nbapi", "remove GET /items/<item_id>")
+    assert repr(removed) == "removed GET /items/{item_id} -> read()"
+    assert paths(shell.user_ns["app"]) == ["POST /items"]
+    assert repr(shell.run_line_magic("nbapi", "remove post /items")) == (
+        "removed POST /items -> create()"
+    )
+    with pytest.raises(UsageError, match=r"^no GET /items route in the app; "):
+        shell.run_line_magic("nbapi", "remove GET /items")
+    with pytest.raises(UsageError, match=r"usage: %nbapi remove METHOD PATH"):
+        shell.run_line_magic("nbapi", "remove /items")

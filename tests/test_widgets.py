@@ -102,6 +102,23 @@ def test_explorer_magic_lists_operations_with_a_stable_text_view(api: Any) -> No
     assert "deprecated" in page.header.value
 
 
+def test_explorer_marks_unreachable_operations_and_follows_their_cells(api: Any) -> None:
+    explorer = run(api, "%nbapi explorer")
+    api.run_cell(
+        "%%route GET /items/{item_id}\ndef read_item(item_id: int):\n    return item_id",
+        cell_id="pattern",
+    )
+    api.run_cell("@app.get('/items/latest')\ndef latest():\n    return 0", cell_id="fixed")
+    assert explorer.text_view().splitlines()[-1] == "  GET  /items/latest  Latest (unreachable)"
+    view = explorer.views["GET /items/latest"]
+    assert 'data-nbapi="unreachable"' in view.header.value
+    assert "is shadowed by /items/{item_id} of read_item()" in view.header.value
+    # The pattern's cell is re-run without %%route: its route goes, the mark with it.
+    api.run_cell("x = 1", cell_id="pattern")
+    assert "unreachable" not in explorer.text_view()
+    assert 'data-nbapi="unreachable"' not in explorer.views["GET /items/latest"].header.value
+
+
 def test_python_call_is_the_same_explorer(api: Any) -> None:
     explorer = nbapi.explorer()
     assert repr(explorer) == "<nbapi explorer: 2 operations>"
