@@ -107,6 +107,11 @@ class NbAPIMagics(Magics):
         # post_run_cell settles which routes the cell owns (Registry.settle_cell).
         self._routes_before: tuple[Any, set[int]] = (None, set())
         self._ran_route = False
+        # The count the running cell shows as In[N]: IPython has already counted the
+        # next one when pre_run_cell fires. None outside a cell.
+        self._cell_count: int | None = None
+        # Live-server errors no cell display showed, announced before the next cell.
+        self._unannounced: list[LogEntry] = []
         # owner -> (display id, route line, parent header of the cell that showed it)
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
 
@@ -122,6 +127,9 @@ class NbAPIMagics(Magics):
 
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self.cell_id = getattr(info, "cell_id", None)
+        count = self.shell.execution_count
+        self._cell_count = count - 1 if getattr(info, "store_history", False) else count
+        self._announce_errors()
         app = self.session.current_app()
         self._stack_inputs = _stack_inputs(app)
         self._ran_route = False
@@ -134,6 +142,7 @@ class NbAPIMagics(Magics):
 
     def post_run_cell(self, result: Any) -> None:
         owner, self.cell_id = self.cell_id, None  # magics run outside a cell own nothing
+        self._cell_count = None
         app = self.session.current_app()
         if app is not None:
             # Routes added by plain decorators must show in /openapi.json too.
@@ -146,6 +155,20 @@ class NbAPIMagics(Magics):
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
+
+    def _announce_errors(self) -> None:
+        """One line for live-server errors that no cell showed (a terminal, plain routes)."""
+        if not self._unannounced:
+            return
+        entries, self._unannounced = self._unannounced, []
+        last = entries[-1]
+        count = f"{len(entries)} errors" if len(entries) > 1 else "an error"
+        print(
+            f"nbapi: the live server's handlers raised {count} since the last cell "
+            f"(last: {last.status or 500} {last.method} {last.path}: {last.error}); "
+            "see %nbapi log --errors",
+            file=sys.stderr,
+        )
 
     def _settle_routes(self, app: FastAPI, owner: str | None) -> None:
         """Give the cell the routes it added; drop the ones it no longer makes; warn."""
@@ -224,7 +247,8 @@ class NbAPIMagics(Magics):
             )
             raise UsageError(msg)
         name = functions[-1].name
-        filename = shell.compile.cache(source, shell.execution_count)
+        count = self._cell_count if self._cell_count is not None else shell.execution_count
+        filename = shell.compile.cache(source, count)
         try:
             code = compile(tree, filename, "exec")
             exec(code, shell.user_global_ns, shell.user_ns)
@@ -357,6 +381,8 @@ class NbAPIMagics(Magics):
         owner = self._route_owner(entry)
         shown = self.route_displays.get(owner) if owner is not None else None
         if shown is None:
+            if entry.source == "server":  # %http shows its own errors in its cell
+                self._unannounced.append(entry)
             return
         from ._server import route_error_text, user_traceback
 
@@ -436,8 +462,24 @@ class NbAPIMagics(Magics):
             else:
                 self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
                 client = self.session.client
-        response = client.request(**kwargs)
-        return HttpResponse(response, verbose=call.verbose)
+        caught: list[LogEntry] = []
+
+        def catch(entry: LogEntry) -> None:
+            if entry.source == "in-process" and entry.traceback:
+                caught.append(entry)
+
+        listeners = self.session.runner.listeners
+        listeners.append(catch)
+        try:
+            response = client.request(**kwargs)
+        finally:
+            listeners.remove(catch)
+        error = ""
+        if caught and not call.server:
+            from ._server import user_traceback
+
+            error = user_traceback(caught[-1].traceback or "", self.file_label)
+        return HttpResponse(response, verbose=call.verbose, error=error)
 
     def _expand(self, text: str) -> str:
         return str(self.shell.var_expand(text, depth=2))

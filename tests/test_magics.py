@@ -767,3 +767,56 @@ def test_nbapi_remove_takes_out_any_route(shell: Any) -> None:
         shell.run_line_magic("nbapi", "remove GET /items")
     with pytest.raises(UsageError, match=r"usage: %nbapi remove METHOD PATH"):
         shell.run_line_magic("nbapi", "remove /items")
+
+
+# -- errors where you look --------------------------------------------------------------
+def test_http_to_a_failing_handler_shows_its_traceback_below_the_500(shell: Any) -> None:
+    cell = "%%route GET /boom\ndef boom():\n    x = 0\n    return 1 / x\n"
+    shell.run_cell(cell, store_history=True, cell_id="b")
+    number = shell.execution_count - 1  # the In[N] the %%route cell ran as
+    result = shell.run_cell("%http GET /boom", store_history=True)
+    lines = repr(result.result).splitlines()
+    # The body lines are counted from the function, as IPython counts a cell magic's body.
+    assert lines[:6] == [
+        "HTTP 500 Internal Server Error",
+        "",
+        "Internal Server Error",
+        "",
+        "Traceback (most recent call last):",
+        f"  Cell In[{number}], line 3, in boom",
+    ]
+    assert lines[6] == "    return 1 / x"
+    assert lines[-1] == "ZeroDivisionError: division by zero"
+    assert not [line for line in lines if "starlette" in line or "nbapi" in line]
+    assert result.result.error.endswith("ZeroDivisionError: division by zero")
+    # The next request that works shows no stale traceback.
+    shell.run_cell("%%route GET /boom\ndef boom():\n    return 1\n", cell_id="b")
+    assert repr(shell.run_cell("%http GET /boom").result) == "HTTP 200 OK\n\n1"
+
+
+def test_live_server_errors_no_cell_shows_are_announced_before_the_next_cell(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nbapi._runner import LogEntry
+    from nbapi._session import current_session
+
+    shell.run_cell("@app.get('/boom')\ndef boom():\n    return 1 / 0\n")
+    entry = LogEntry("server", "GET", "/boom", 500, "ZeroDivisionError: division by zero", "tb")
+    for listener in current_session().runner.listeners:
+        listener(entry)
+    capsys.readouterr()
+    shell.run_cell("print('next')")
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "nbapi: the live server's handlers raised an error since the last cell "
+        "(last: 500 GET /boom: ZeroDivisionError: division by zero); see %nbapi log --errors\n"
+    )
+    assert captured.out == "next\n"
+    shell.run_cell("print('again')")
+    assert capsys.readouterr().err == ""  # announced once
+
+
+def test_log_errors_with_no_errors_says_so(shell: Any) -> None:
+    route(shell, "GET /fine", "def fine():\n    return 1\n")
+    http(shell, "GET /fine")
+    assert repr(shell.run_line_magic("nbapi", "log --errors")) == "nbapi log: no handler errors"
