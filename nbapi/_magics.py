@@ -114,6 +114,8 @@ class NbAPIMagics(Magics):
         self._unannounced: list[LogEntry] = []
         # owner -> (display id, route line, parent header of the cell that showed it)
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        # display id -> (last error, last output) shown in that route's display
+        self._route_state: dict[str, tuple[str, str]] = {}
 
     # -- events -------------------------------------------------------------
     def pre_execute(self) -> None:
@@ -161,14 +163,26 @@ class NbAPIMagics(Magics):
         if not self._unannounced:
             return
         entries, self._unannounced = self._unannounced, []
-        last = entries[-1]
-        count = f"{len(entries)} errors" if len(entries) > 1 else "an error"
-        print(
-            f"nbapi: the live server's handlers raised {count} since the last cell "
-            f"(last: {last.status or 500} {last.method} {last.path}: {last.error}); "
-            "see %nbapi log --errors",
-            file=sys.stderr,
-        )
+        errors = [entry for entry in entries if entry.error]
+        if errors:
+            last = errors[-1]
+            count = f"{len(errors)} errors" if len(errors) > 1 else "an error"
+            print(
+                f"nbapi: the live server's handlers raised {count} since the last cell "
+                f"(last: {last.status or 500} {last.method} {last.path}: {last.error}); "
+                "see %nbapi log --errors",
+                file=sys.stderr,
+                flush=True,
+            )
+        printed = [entry for entry in entries if entry.output]
+        if printed:
+            count = f"{len(printed)} requests" if len(printed) > 1 else "a request"
+            print(
+                f"nbapi: the live server's handlers printed output for {count} since the "
+                "last cell; see %nbapi log --full",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _settle_routes(self, app: FastAPI, owner: str | None) -> None:
         """Give the cell the routes it added; drop the ones it no longer makes; warn."""
@@ -375,24 +389,32 @@ class NbAPIMagics(Magics):
         return None
 
     def on_request(self, entry: LogEntry) -> None:
-        """Runner listener (loop thread): show a handler's error in its %%route cell."""
-        if not entry.error:
+        """Runner listener (loop thread): show a handler's error and output in its %%route cell."""
+        if not entry.error and not (entry.output and entry.source == "server"):
             return
         owner = self._route_owner(entry)
         shown = self.route_displays.get(owner) if owner is not None else None
         if shown is None:
-            if entry.source == "server":  # %http shows its own errors in its cell
+            if entry.source == "server":  # %http shows its own errors and output in its cell
                 self._unannounced.append(entry)
             return
         from ._server import route_error_text, user_traceback
 
         display_id, text, parent = shown
-        trace = user_traceback(entry.traceback or "", self.file_label)
-        plain = f"{text}\n{route_error_text(entry)}\n{trace}".rstrip()
+        error, output = self._route_state.get(display_id, ("", ""))
+        if entry.error:
+            trace = user_traceback(entry.traceback or "", self.file_label)
+            error = f"{route_error_text(entry)}\n{trace}".rstrip()
+        if entry.output and entry.source == "server":
+            output = route_output_text(entry)
+        self._route_state[display_id] = (error, output)
+        plain = "\n".join(part for part in (text, output, error) if part)
         data = {
             "text/plain": plain,
-            "text/html": f'<pre>{html.escape(text)}\n<span style="color:#c00">'
-            f"{html.escape(route_error_text(entry))}\n{html.escape(trace)}</span></pre>",
+            "text/html": f"<pre>{html.escape(text)}"
+            + (f"\n{html.escape(output)}" if output else "")
+            + (f'\n<span style="color:#c00">{html.escape(error)}</span>' if error else "")
+            + "</pre>",
         }
         self._show_in_cell(parent, data, display_id, update=True)
 
@@ -537,6 +559,14 @@ class NbAPIMagics(Magics):
         app = self.session.app
         owned = {id(entry.route) for entry in self.session.registry.owned(app).values()}
         return RoutesView(route_rows(app.router.routes, owned))
+
+
+def route_output_text(entry: LogEntry, lines: int = 20) -> str:
+    """The last lines a handler printed, for the display of the route's cell."""
+    rows = entry.output.rstrip("\n").splitlines()
+    more = f" (last {lines} of {len(rows)} lines)" if len(rows) > lines else ""
+    head = f"output of {entry.method} {entry.path}{more}:"
+    return "\n".join([head, *("  " + row for row in rows[-lines:])])
 
 
 class RoutesView:

@@ -305,7 +305,7 @@ def conflict(earlier: BaseRoute, later: BaseRoute) -> str | None:
     overlap = first[1] & second[1]
     if not overlap:
         return None
-    same = earlier.path_format == getattr(later, "path_format", path) or first[0] == path
+    same = path_format == getattr(later, "path_format", path) or first[0] == path
     if not same and not earlier.path_regex.match(path):  # type: ignore[attr-defined]
         return None
     name = f"{getattr(later, 'name', '?')}()"

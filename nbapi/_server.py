@@ -615,6 +615,9 @@ class LogView:
         lines = [f"nbapi log: {len(self.entries)} recent requests, newest last"]
         for entry in self.entries:
             lines.append(entry.line())
+            if entry.output and self.full:
+                lines.append("    output:")
+                lines.extend("      " + row for row in entry.output.rstrip("\n").splitlines())
             if entry.traceback:
                 text = entry.traceback if self.full else user_traceback(entry.traceback, self.label)
                 lines.extend("    " + row for row in text.rstrip().splitlines())

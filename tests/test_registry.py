@@ -155,7 +155,7 @@ def plain_cell(app: FastAPI, registry: Registry, owner: str | None, paths: list[
     """What a cell with one ``@app.get(path)`` per path does, then post_run_cell."""
     before = {id(route) for route in app.router.routes}
     for path in paths:
-        app.get(path)(lambda: path)
+        app.get(path)(lambda path=path: path)
     return registry.settle_cell(app, owner, before, ran_route=False)
 
 
@@ -175,7 +175,7 @@ def test_plain_routes_are_replaced_in_place_when_their_cell_runs_again() -> None
 def test_a_cell_without_id_keeps_adding() -> None:
     app, registry = FastAPI(), Registry()
     plain_cell(app, registry, None, ["/a"])
-    removed, added = plain_cell(app, registry, None, ["/a"])
+    removed, _ = plain_cell(app, registry, None, ["/a"])
     assert removed == []
     assert user_paths(app) == ["/a", "/a"]
 
@@ -188,7 +188,7 @@ def test_a_route_cell_run_without_route_loses_its_route() -> None:
     before = {id(route) for route in app.router.routes}
     assert registry.settle_cell(app, "cell", before, ran_route=True) == ([], [])
     # The same cell, now plain code that makes the route with a decorator: it takes its place.
-    removed, added = plain_cell(app, registry, "cell", ["/x"])
+    removed, _ = plain_cell(app, registry, "cell", ["/x"])
     assert [r.path for r in removed] == ["/x"]
     assert user_paths(app) == ["/x", "/y"]
     assert TestClient(app).get("/x").json() == "/x"
