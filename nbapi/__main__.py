@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from ._errors import UserError
 from ._export import ExportError, export_path
 
 
@@ -44,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="directory to write (default: NOTEBOOK-export next to the notebook)",
+    )
+    export.add_argument(
+        "--saved-outputs",
+        action="store_true",
+        help=(
+            "take the expected responses from the saved outputs instead of a run of the "
+            "notebook in a fresh kernel (warns when they are not from one clean run)"
+        ),
     )
     tutorial = commands.add_parser(
         "tutorial",
@@ -104,9 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         open_tutorial(args.directory, args.port)
     try:
-        result = export_path(args.notebook, args.output)
-    except ExportError as exc:
-        if exc.problems:
+        result = export_path(args.notebook, args.output, fresh=not args.saved_outputs)
+    except UserError as exc:
+        if isinstance(exc, ExportError) and exc.problems:
             print(exc.report(), file=sys.stderr)
             return 1
         print(f"nbapi: error: {exc}", file=sys.stderr)

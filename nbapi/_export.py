@@ -1756,11 +1756,34 @@ class ExportResult:
         printer.text(repr(self))
 
 
-def export_path(notebook: Path | str, directory: Path | str | None = None) -> ExportResult:
-    """Export the notebook file at ``notebook`` into ``directory`` (default NOTEBOOK-export)."""
+def export_path(
+    notebook: Path | str,
+    directory: Path | str | None = None,
+    *,
+    fresh: bool = False,
+    history: Sequence[str] | None = None,
+) -> ExportResult:
+    """Export the notebook file at ``notebook`` into ``directory`` (default NOTEBOOK-export).
+
+    ``fresh``: take the expected responses from a run in a fresh kernel (see _rerun),
+    else from the saved outputs. ``history``: the kernel's inputs (``_ih``), to warn
+    about cells run after the last save.
+    """
+    from ._readme import readme_text
+    from ._rerun import clean_run_note, fresh_run, unsaved_note
+
     path = Path(notebook)
     nb = read_notebook(path)
+    notes = [note for note in [unsaved_note(nb, history)] if note]
+    if fresh:
+        nb, failed = fresh_run(nb, path.resolve().parent)
+        notes += failed
+    elif (note := clean_run_note(nb)) is not None:
+        notes.append(note)
     exported = export_notebook(nb, path.name, path.resolve().parent)
+    exported.notes[:0] = notes
+    readme = readme_text(path.name, exported.app_py, exported.tests, fresh)
+    exported.files.setdefault("README.md", readme)
     target = Path(directory) if directory is not None else default_directory(path)
     write_export(exported, target)
     shown = target
@@ -1783,9 +1806,14 @@ def current_notebook(environ: dict[str, str] | None = None) -> Path | None:
 
 
 def export_command(session: Any, argv: list[str]) -> ExportResult:
-    """``%nbapi export [NOTEBOOK.ipynb] [DIR]``: export the saved notebook."""
+    """``%nbapi export [NOTEBOOK.ipynb] [DIR] [--saved-outputs]``: export the saved notebook.
+
+    Expected responses come from a fresh run of it, or with ``--saved-outputs`` from
+    its saved outputs.
+    """
     parser = _Parser(prog="%nbapi export", add_help=False)
     parser.add_argument("paths", nargs="*")
+    parser.add_argument("--saved-outputs", action="store_true")
     args = parser.parse_args(argv)
     paths: list[str] = list(args.paths)
     if len(paths) > 2:
@@ -1800,10 +1828,11 @@ def export_command(session: Any, argv: list[str]) -> ExportResult:
         )
         raise ExportError(msg)
     directory = paths[0] if paths else None
-    return export_path(notebook, directory)
+    history = session.namespace.get("_ih") if hasattr(session, "namespace") else None
+    return export_path(notebook, directory, fresh=not args.saved_outputs, history=history)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit the kernel
-        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR]"
+        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR] [--saved-outputs]"
         raise ExportError(msg)

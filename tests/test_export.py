@@ -439,13 +439,14 @@ def shop(tmp_path: Path) -> Path:
     return path
 
 
-def test_export_writes_three_files_and_replaces_old_ones(shop: Path, tmp_path: Path) -> None:
+def test_export_writes_four_files_and_replaces_old_ones(shop: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "app.py").write_text("old")
     (out / "keep.txt").write_text("mine")
     result = export_path(shop, out)
     assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
         "app.py",
         "keep.txt",
         "requirements.txt",
