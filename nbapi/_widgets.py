@@ -13,6 +13,7 @@ live server's ``client()``. Every widget's text/plain view is short and stable.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import inspect
 import json
@@ -33,6 +34,13 @@ from ._forms import Auth, FormField, FormWarning, Operation, PreparedRequest
 from ._registry import unreachable
 
 HISTORY_SIZE = 50
+
+
+def _wrap() -> widgets.Layout:
+    """Rows wrap rather than scroll sideways: the builder fits JupyterLab's default width."""
+    return widgets.Layout(flex_flow="row wrap", max_width="100%")
+
+
 BODY_LIMIT = 100_000  # characters of a response body drawn in the widget
 JSON_NODES = 2_000  # larger JSON bodies are drawn as plain text, not as a tree
 
@@ -449,14 +457,17 @@ class FieldInput:
 def mark_field(
     box: widgets.Box, message: widgets.HTML, errors: Sequence[str], warnings: Sequence[str]
 ) -> None:
-    """Outline a field red (errors) or amber (warnings) and list why under it."""
+    """Outline a field red (the server's errors) or amber (warnings, said under it).
+
+    The server's errors are not repeated under the field: the 422 table says them.
+    """
     for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
         if on:
             box.add_class(css)
         else:
             box.remove_class(css)
-    lines = [f'<div class="nbapi-error-text">{escape(e)}</div>' for e in errors]
-    lines += [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
+    box.tooltip = "; ".join(errors) or None
+    lines = [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
     message.value = f'<div data-nbapi="field-message">{"".join(lines)}</div>'
 
 
@@ -478,7 +489,7 @@ class FieldRow:
             layout=widgets.Layout(width="18em"),
         )
         self.message = widgets.HTML("")
-        self.box = widgets.HBox([self.label, self.input.widget, self.message])
+        self.box = widgets.HBox([self.label, self.input.widget, self.message], layout=_wrap())
         self.box.add_class("nbapi-field")
         self.box.add_class(f"nbapi-field-{css_name(item.key)}")
         self.invalid = False
@@ -576,7 +587,7 @@ class RequestBuilder(_Live, widgets.VBox):
         self.history_code_button.on_click(lambda _: self.show_history_code())
         self.history_box = widgets.HBox(
             [self.history_select, self.replay_button, self.load_button, self.history_code_button],
-            layout=widgets.Layout(display="none"),
+            layout=widgets.Layout(display="none", flex_flow="row wrap"),
         )
         top = [widgets.HTML(CSS), self.title]
         if choose:
@@ -585,7 +596,7 @@ class RequestBuilder(_Live, widgets.VBox):
             *top,
             self.form,
             self.auth_box,
-            widgets.HBox([self.send_button, self.target, *copy_buttons]),
+            widgets.HBox([self.send_button, self.target, *copy_buttons], layout=_wrap()),
             self.code,
             self.warnings_html,
             self.response_html,
@@ -691,7 +702,11 @@ class RequestBuilder(_Live, widgets.VBox):
         self._errors, self.last_warnings = {}, []
         self._refresh_marks()
         self.warnings_html.value = ""
+        names = [s.name for s in op.security]
+        chosen = self.auth_scheme.value
         self.auth_scheme.options = [(s.label, s.name) for s in op.security]
+        if names:  # ipywidgets 8 leaves a new dropdown blank: show the scheme in use
+            self.auth_scheme.value = chosen if chosen in names else names[0]
         self._draw_auth()
 
     def _add_row(self, item: FormField, initial: Any) -> widgets.Widget:
@@ -874,6 +889,10 @@ class RequestBuilder(_Live, widgets.VBox):
                 payload = response.json()
             except ValueError:
                 payload = None
+            # Said once: the response's table says what is wrong and the fields it names
+            # are outlined; the client-side warnings about the same values step aside.
+            self.last_warnings = []
+            self.warnings_html.value = ""
             self.mark_errors(_forms.error_fields(self.op, payload))
         return response
 
@@ -1258,6 +1277,10 @@ def try_command(session: Any, argv: list[str]) -> RequestBuilder:
         if problem:
             raise WidgetArgsError(problem)
         matches = [op for op in ops if op.path == argv[0]]
+        if not matches:  # a concrete path: /items/42 fills in item_id
+            for method in dict.fromkeys(op.method for op in ops):
+                with contextlib.suppress(_forms.OperationNotFound):
+                    matches.append(_forms.find_operation(ops, method, argv[0])[0])
         if not matches:
             known = ", ".join(op.label for op in ops[:8]) or "none yet"
             msg = f"%nbapi try {argv[0]!r}: no operation on that path; use one of {known}"
@@ -1269,7 +1292,7 @@ def try_command(session: Any, argv: list[str]) -> RequestBuilder:
                 f"e.g. %nbapi try GET {argv[0]}"
             )
             raise WidgetArgsError(msg)
-        return request_builder(matches[0].method, matches[0].path, session=session)
+        return request_builder(matches[0].method, argv[0], session=session)
     if len(argv) > 2:
         msg = (
             f"%nbapi try takes METHOD PATH, got {' '.join(argv)!r}; "
