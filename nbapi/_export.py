@@ -100,6 +100,7 @@ _MAGIC_LINE = re.compile(
 _HELP_LINE = re.compile(r"^[ \t]*\??[A-Za-z_][\w.]*\?\??[ \t]*$")
 _PLACEHOLDER = "_nbapi_magic_"
 _STATUS_LINE = re.compile(r"^HTTP (\d{3})\b")
+_TRACEBACK = "Traceback (most recent call last):\n"
 _BYTES_VIEW = re.compile(r"^<(\d+) bytes of .*>$")
 _TRUNCATED = re.compile(r"\n\.\.\. \(\d+ more characters\)$")
 _APP_EXPR = re.compile(r"\b(?:nbapi\.)?get_app\(\)")
@@ -521,6 +522,9 @@ def expectation(view: str, verbose: bool) -> list[str] | None:
         asserts.append('assert response.content == b""')
         return asserts
     body = "\n".join(rest[1:])
+    # %http shows what the app raised below the body (also after a 2xx, when a background
+    # task failed): not part of the body.
+    body = ("\n\n" + body).split(f"\n\n{_TRACEBACK}", 1)[0][2:]
     rows = _table_rows(body) if code == 422 else None
     if rows is not None:
         asserts.append(f"assert validation_rows(response) == {py(rows, 0, 84, 33)}")
@@ -1296,7 +1300,8 @@ class _Exporter:
             blocks.append(
                 "def upload(path):\n"
                 '    """A file for a multipart form, as ``%http -f ... name@path`` sent it."""\n'
-                '    return (os.path.basename(path), open(path, "rb").read())'
+                '    with open(path, "rb") as file:  # closed: pytest -W error fails on a leak\n'
+                "        return (os.path.basename(path), file.read())"
             )
         if self.uses_status_line:
             blocks.append(

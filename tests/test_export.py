@@ -507,3 +507,30 @@ def test_export_module_is_pure() -> None:
     code = "import sys, nbapi._export, nbapi.__main__; print('IPython' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("view", "body_assert"),
+    [
+        (
+            "HTTP 500 Internal Server Error\n\nInternal Server Error\n\n"
+            "Traceback (most recent call last):\n  Cell In[3], line 2, in boom\n"
+            "ZeroDivisionError: division by zero",
+            'assert response.text == "Internal Server Error"',
+        ),
+        (
+            "HTTP 500 Internal Server Error\n\nTraceback (most recent call last):\n"
+            "ZeroDivisionError: division by zero",
+            'assert response.text == ""',
+        ),
+    ],
+)
+def test_the_handler_traceback_http_shows_is_not_expected_as_body(
+    view: str, body_assert: str
+) -> None:
+    from nbapi._export import expectation
+
+    assert expectation(view, verbose=False) == [
+        "assert response.status_code == 500, response.text",
+        body_assert,
+    ]

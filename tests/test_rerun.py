@@ -87,3 +87,18 @@ def test_readme_says_state_is_per_worker_only_when_there_is_some() -> None:
     plain = readme_text("shop.ipynb", "def f():\n    return 1\n", 1, fresh=False)
     assert "module globals" not in plain
     assert "saved outputs" in plain
+
+
+def test_cells_left_unrun_on_purpose_do_not_count() -> None:
+    nb = notebook(1, 2)
+    nb["cells"].insert(
+        2,
+        {
+            "cell_type": "code",
+            "source": "check()",
+            "execution_count": None,
+            "metadata": {"tags": ["nbval-skip"]},
+            "outputs": [],
+        },
+    )
+    assert clean_run_note(nb) is None
