@@ -126,9 +126,14 @@ class Problem:
     index: int
     first_line: str
     reason: str
+    number: int = 0  # the cell's In[N] as Jupyter shows it (0: unknown, show the index)
+
+    @property
+    def label(self) -> str:
+        return f"In[{self.number}]" if self.number else str(self.index)
 
     def __str__(self) -> str:
-        return f"cell {self.index} ({self.first_line!r}): {self.reason}"
+        return f"cell {self.label} ({self.first_line!r}): {self.reason}"
 
 
 @dataclass
@@ -569,6 +574,7 @@ class _Cell:
     source: str
     tags: set[str]
     outputs: Any
+    number: int = 0  # In[N]: its execution count, else its place in a Restart & Run All
 
     @property
     def first(self) -> str:
@@ -608,7 +614,7 @@ class _Exporter:
         self.response_calls: dict[str, HttpCall] = {}
 
     def problem(self, cell: _Cell, reason: str) -> None:
-        self.problems.append(Problem(cell.index, cell.first, reason))
+        self.problems.append(Problem(cell.index, cell.first, reason, cell.number))
 
     # -- per cell ----------------------------------------------------------------
     def cell(self, cell: _Cell) -> None:
@@ -721,7 +727,7 @@ class _Exporter:
         chunk = "from fastapi import FastAPI\n\napp = FastAPI()"
         if "FastAPI" in self.app_defined:
             chunk = "app = FastAPI()"
-        self.app_chunks.append(f"# nbapi created the app here (cell {cell.index})\n{chunk}")
+        self.app_chunks.append(f"# nbapi created the app here (cell In[{cell.number}])\n{chunk}")
         self.app_defined |= {"app", "FastAPI"}
         self.app_bindings.append(len(self.test_chunks))
 
@@ -1049,7 +1055,8 @@ class _Exporter:
         if request is not None and request.expected is not None:
             asserts = expectation(request.expected, request.call.verbose)
             if asserts is None:
-                self.notes.append(f"cell {cell.index}: the saved output is not a response view")
+                note = f"cell In[{cell.number}]: the saved output is not a response view"
+                self.notes.append(note)
             else:
                 chunk.expect = asserts
         self.test_chunks.append(chunk)
@@ -1103,7 +1110,7 @@ class _Exporter:
         tests = self.assemble_tests()
         if self.problems:
             self.problems.sort(key=lambda p: p.index)
-            cells = ", ".join(dict.fromkeys(str(p.index) for p in self.problems))
+            cells = ", ".join(dict.fromkeys(p.label for p in self.problems))
             msg = (
                 f"cannot export {self.name!r} faithfully: {len(self.problems)} problem(s) in "
                 f"cell {cells}; fix them or tag the cells nbapi-skip"
@@ -1224,7 +1231,7 @@ class _Exporter:
             seen_names.append(name)
             lines = [f"def {name}() -> None:"]
             doc = chunk.cell.first.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'    """Cell {chunk.cell.index}: {doc}"""')
+            lines.append(f'    """Cell In[{chunk.cell.number}]: {doc}"""')
             if shared:
                 lines.append(f"    global {', '.join(shared)}")
             body = [*chunk.body, *self.expected_lines(chunk)]
@@ -1327,7 +1334,7 @@ class _TestChunk:
 def _test_name(chunk: _TestChunk, number: int, seen: list[str]) -> str:
     words = re.findall(r"[a-z0-9]+", chunk.cell.first.lower().replace("%", ""))[:5]
     words = [w for w in words if w not in {"http", "r", "assert"}][:4]
-    name = f"test_cell_{chunk.cell.index:02d}" + ("_" + "_".join(words) if words else "")
+    name = f"test_cell_{chunk.cell.number:02d}" + ("_" + "_".join(words) if words else "")
     while name in seen:
         name += "_again"
     return name
@@ -1636,14 +1643,18 @@ def export_notebook(
     exporter = _Exporter(name, base)
     cells = []
     client_vars: set[str] = set()
+    ordinal = 0  # Restart & Run All numbers the code cells that are not empty
     for index, raw in enumerate(notebook.get("cells", [])):
         if raw.get("cell_type") != "code":
             continue
         source = raw.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
+        ordinal += bool(source.strip())
+        count = raw.get("execution_count")
+        number = count if isinstance(count, int) else ordinal
         tags = set(raw.get("metadata", {}).get("tags", []))
-        cells.append(_Cell(index, source, tags, raw.get("outputs", [])))
+        cells.append(_Cell(index, source, tags, raw.get("outputs", []), number))
         if not tags & SKIP_TAGS:
             exporter.app_reads[index] = app_reads(source, client_vars)
     for cell in cells:

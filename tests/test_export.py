@@ -242,7 +242,7 @@ def test_report_names_every_cell_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ExportError) as caught:
         export_path(path, tmp_path / "out")
     assert [p.index for p in caught.value.problems] == [0, 1]
-    assert caught.value.report().splitlines()[1].startswith("  cell 0 ('%%route GET /x'):")
+    assert caught.value.report().splitlines()[1].startswith("  cell In[1] ('%%route GET /x'):")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.ipynb"]  # no staging left behind
 
@@ -386,7 +386,8 @@ def test_request_cells_become_ordered_tests_with_shared_names() -> None:
         )
     )
     test_py = exported.test_py
-    assert test_py.index("def test_cell_02") < test_py.index("def test_cell_03")
+    # Named by In[N] as Restart & Run All numbers the cells (the third and fourth).
+    assert test_py.index("def test_cell_03") < test_py.index("def test_cell_04")
     assert "    global first\n" in test_py
     assert "    ITEMS.clear()\n    client.post(" in test_py  # state changes stay between requests
     assert "ITEMS.clear()" not in exported.app_py

@@ -174,10 +174,13 @@ def test_unfaithful_notebook_is_reported_and_nothing_written(
     assert not out.exists()
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("cannot export 'unfaithful.ipynb' faithfully: 3 problem(s)")
-    assert lines[1].startswith("  cell 1 ('%%route GET /prices/<name>'): its functions use PRICES")
+    assert lines[1].startswith(
+        "  cell In[2] ('%%route GET /prices/<name>'): its functions use PRICES"
+    )
     assert "(kernel state not in the notebook?)" in lines[1]
-    assert lines[2].startswith("  cell 2 ('scratch = 1'): %reset_selective has no plain-Python")
-    assert lines[3] == "  cell 3 ('def broken(:'): syntax error at line 1: invalid syntax"
+    assert lines[2].startswith("  cell In[3] ('scratch = 1'): %reset_selective has no plain-Python")
+    # Numbered as a Restart & Run All numbers them (the export's fresh run).
+    assert lines[3] == "  cell In[4] ('def broken(:'): syntax error at line 1: invalid syntax"
 
 
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=[p.stem for p in TUTORIALS])
