@@ -527,7 +527,8 @@ class NbAPIMagics(Magics):
             %nbapi log [--errors] [--full]   recent requests, handler errors with tracebacks
             %nbapi explorer                 live view of every operation
             %nbapi try [METHOD PATH]        request builder for an operation
-            %nbapi export [DIR]             write app.py, test_app.py, requirements.txt
+            %nbapi export [DIR] [--saved-outputs]   write app.py, test_app.py, requirements.txt
+                                            and README.md, expecting what a fresh run gives
 
         Options are set with ``%config NbAPI.<option> = value``; see
         ``%config NbAPI`` for the list (autostart, host, port, public_url).

@@ -352,14 +352,28 @@ def added_warnings(routes: list[BaseRoute], added: list[BaseRoute]) -> list[str]
 
 
 def unreachable(routes: list[BaseRoute]) -> dict[int, str]:
-    """id(route) -> why it is never reached, for every route an earlier one hides."""
+    """id(route) -> why it is never reached, for every route an earlier one hides.
+
+    An earlier route can only hide a path that starts with its literal part, so each
+    route is compared with the earlier routes filed under a prefix of its path: the
+    explorer calls this on every redraw, with any number of routes.
+    """
     found: dict[int, str] = {}
-    for index, route in enumerate(routes):
-        for earlier in routes[:index]:
-            reason = conflict(earlier, route)
+    by_literal: dict[str, list[BaseRoute]] = {}
+    for route in routes:
+        pattern = _pattern(route)
+        if pattern is None:
+            continue
+        path = pattern[0]
+        for cut in range(len(path) + 1):
+            reason = next(
+                (r for e in by_literal.get(path[:cut], ()) if (r := conflict(e, route))), None
+            )
             if reason is not None:
                 found[id(route)] = reason
                 break
+        literal = str(getattr(route, "path_format", path)).partition("{")[0]
+        by_literal.setdefault(literal, []).append(route)
     return found
 
 
