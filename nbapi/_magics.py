@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import html
 import importlib
+import operator
 import shlex
 import sys
 import uuid
@@ -105,7 +106,7 @@ class NbAPIMagics(Magics):
         self._stack_inputs: tuple[Any, ...] = ()
         # The app and its route ids when the cell started, and whether it ran %%route:
         # post_run_cell settles which routes the cell owns (Registry.settle_cell).
-        self._routes_before: tuple[Any, set[int]] = (None, set())
+        self._routes_before: tuple[Any, list[Any]] = (None, [])
         self._ran_route = False
         # The count the running cell shows as In[N]: IPython has already counted the
         # next one when pre_run_cell fires. None outside a cell.
@@ -136,7 +137,7 @@ class NbAPIMagics(Magics):
         self._stack_inputs = _stack_inputs(app)
         self._ran_route = False
         routes = app.router.routes if app is not None else []
-        self._routes_before = (app, {id(route) for route in routes})
+        self._routes_before = (app, list(routes))  # a copy is cheap; ids only when needed
         if app is not None and "middleware" in (info.raw_cell or ""):
             # Starlette builds its middleware stack on the first request and then
             # refuses add_middleware; dropping the built stack lets it be rebuilt.
@@ -186,13 +187,20 @@ class NbAPIMagics(Magics):
 
     def _settle_routes(self, app: FastAPI, owner: str | None) -> None:
         """Give the cell the routes it added; drop the ones it no longer makes; warn."""
-        before_app, before = self._routes_before
+        before_app, before_routes = self._routes_before
         if before_app is not app:
             # The cell made a new app: its routes start afresh, nothing to settle.
             for warning in unreachable(app.router.routes).values():
                 print(f"nbapi warning: {warning}", file=sys.stderr)
             return
         registry = self.session.registry
+        routes = app.router.routes
+        unchanged = len(routes) == len(before_routes) and all(
+            map(operator.is_, routes, before_routes)  # identities, at C speed
+        )
+        if unchanged and not registry.owns_any(owner):
+            return  # most cells: no route changed, and the cell owns none to drop
+        before = {id(route) for route in before_routes}
         removed, added = registry.settle_cell(app, owner, before, self._ran_route)
         kept = {tuple(row[:2]) for row in route_rows(added, set())}
         for method, path, name, _ in route_rows(removed, set()):

@@ -241,6 +241,10 @@ class Registry:
         return route_warnings(routes, index)
 
     # -- routes that cells add with plain decorators ---------------------------
+    def owns_any(self, owner: str | None) -> bool:
+        """Whether ``owner`` registered any route (with %%route or plain code)."""
+        return owner is not None and (owner in self._owned or owner in self._plain)
+
     def settle_cell(
         self, app: FastAPI, owner: str | None, before: set[int], ran_route: bool
     ) -> tuple[list[BaseRoute], list[BaseRoute]]:
@@ -289,6 +293,11 @@ def _pattern(route: BaseRoute) -> tuple[str, set[str]] | None:
     return None
 
 
+def _literal(route: BaseRoute) -> str:
+    """The part of a route's path before its first parameter ("\\0" when it has no path)."""
+    return str(getattr(route, "path_format", "\0")).partition("{")[0]
+
+
 def conflict(earlier: BaseRoute, later: BaseRoute) -> str | None:
     """Why ``later`` is never reached because ``earlier`` comes first, or None."""
     first, second = _pattern(earlier), _pattern(later)
@@ -325,8 +334,14 @@ def conflict(earlier: BaseRoute, later: BaseRoute) -> str | None:
 def route_warnings(routes: list[BaseRoute], index: int) -> list[str]:
     """Warnings for ``routes[index]``: routes it cannot reach or be reached past, bad params."""
     route = routes[index]
-    warnings = [w for earlier in routes[:index] if (w := conflict(earlier, route))]
-    warnings += [w for later in routes[index + 1 :] if (w := conflict(route, later))]
+    path = str(getattr(route, "path", ""))
+    literal = str(getattr(route, "path_format", path)).partition("{")[0]
+    # The cheapest test inline first (an earlier route hides only paths that start with
+    # its literal part): re-running a cell with 1000 routes registered must stay cheap.
+    earlier = [e for e in routes[:index] if path.startswith(_literal(e))]
+    later = [r for r in routes[index + 1 :] if str(getattr(r, "path", "")).startswith(literal)]
+    warnings = [w for e in earlier if (w := conflict(e, route))]
+    warnings += [w for r in later if (w := conflict(route, r))]
     dependant = getattr(route, "dependant", None)
     convertors = getattr(route, "param_convertors", None) or {}
     if dependant is not None:
