@@ -289,6 +289,9 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
         client.start_channels()
         try:
             client.wait_for_ready(timeout=60)
+            # The saved file shows In[1] to In[18]; this kernel runs 19 cells before exporting.
+            for _ in range(19):
+                client.execute_interactive("pass", timeout=60)
             shown: list[str] = []
             reply = client.execute_interactive(
                 "%load_ext nbapi\n%nbapi export",
@@ -308,6 +311,10 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
     assert reply["content"]["status"] == "ok", shown
     text = "".join(shown)
     assert text.startswith("exported shop.ipynb to shop-export: app.py (4 %%route cells)"), text
+    assert (
+        "note: 1 cell ran in this kernel after the notebook was last saved (In[19]); the export "
+        "reads the saved file: save the notebook and export again to include them"
+    ) in text
     assert (root / "work" / "shop-export" / "test_app.py").is_file()
 
 
