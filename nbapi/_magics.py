@@ -104,7 +104,7 @@ class NbAPIMagics(Magics):
         self.session = session
         self.cell_id: str | None = None
         self._stack_inputs: tuple[Any, ...] = ()
-        # The app and its route ids when the cell started, and whether it ran %%route:
+        # The app and its routes when the cell started, and whether it ran %%route:
         # post_run_cell settles which routes the cell owns (Registry.settle_cell).
         self._routes_before: tuple[Any, list[Any]] = (None, [])
         self._ran_route = False
