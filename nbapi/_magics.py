@@ -254,8 +254,8 @@ class NbAPIMagics(Magics):
         try:
             tree = ast.parse(source)
         except SyntaxError as exc:
-            msg = (
-                f"syntax error in the %%route cell at line {exc.lineno}: {exc.msg}; "
+            msg = (  # lines counted from the cell's first line (%%route), as Jupyter shows them
+                f"syntax error in the %%route cell at line {(exc.lineno or 0) + 1}: {exc.msg}; "
                 "fix the cell and run it again (no route was changed)"
             )
             raise UsageError(msg) from None
@@ -270,7 +270,9 @@ class NbAPIMagics(Magics):
             raise UsageError(msg)
         name = functions[-1].name
         count = self._cell_count if self._cell_count is not None else shell.execution_count
-        filename = shell.compile.cache(source, count)
+        # Tracebacks name the cell's lines as Jupyter numbers them: the %%route line is 1.
+        filename = shell.compile.cache(f"%%route {line}\n{source}", count)
+        ast.increment_lineno(tree, 1)
         try:
             code = compile(tree, filename, "exec")
             exec(code, shell.user_global_ns, shell.user_ns)

@@ -346,13 +346,13 @@ def test_path_parameter_declared_by_a_dependency_does_not_warn(
         (
             "GET /x",
             "def broken(:\n    pass\n",
-            "syntax error in the %%route cell at line 1: invalid syntax; "
+            "syntax error in the %%route cell at line 2: invalid syntax; "
             "fix the cell and run it again (no route was changed)",
         ),
         (
             "GET /x",
             "def handler():\n    return 1\n1 / 0\n",
-            "the %%route cell raised ZeroDivisionError: division by zero at line 3; "
+            "the %%route cell raised ZeroDivisionError: division by zero at line 4; "
             "fix the cell and run it again (no route was changed)",
         ),
         ("GET /x status_code=", READ_ITEM, "cannot read the keywords 'status_code='"),
@@ -776,14 +776,14 @@ def test_http_to_a_failing_handler_shows_its_traceback_below_the_500(shell: Any)
     number = shell.execution_count - 1  # the In[N] the %%route cell ran as
     result = shell.run_cell("%http GET /boom", store_history=True)
     lines = repr(result.result).splitlines()
-    # The body lines are counted from the function, as IPython counts a cell magic's body.
+    # Lines counted from the cell's first line (%%route), as Jupyter shows them.
     assert lines[:6] == [
         "HTTP 500 Internal Server Error",
         "",
         "Internal Server Error",
         "",
         "Traceback (most recent call last):",
-        f"  Cell In[{number}], line 3, in boom",
+        f"  Cell In[{number}], line 4, in boom",
     ]
     assert lines[6] == "    return 1 / x"
     assert lines[-1] == "ZeroDivisionError: division by zero"

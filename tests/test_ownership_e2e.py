@@ -77,7 +77,7 @@ def test_routes_errors_and_output_belong_to_their_cells(
         "  about to fail",
     ]
     assert "last error: 500 GET /boom: ZeroDivisionError: division by zero" in lines[4]
-    assert f"  Cell In[{route.execution_count}], line 5, in boom" in lines
+    assert f"  Cell In[{route.execution_count}], line 6, in boom" in lines
     # Never in an unrelated cell, nor in the next one.
     follow = execute(client, "print('next')", cell_id="next")
     assert follow.stdout == "next\n"
@@ -93,7 +93,7 @@ def test_routes_errors_and_output_belong_to_their_cells(
     shown = called.results[0].splitlines()
     assert shown[0] == "HTTP 500 Internal Server Error"
     assert "Traceback (most recent call last):" in shown
-    assert f"  Cell In[{route.execution_count}], line 5, in boom" in shown
+    assert f"  Cell In[{route.execution_count}], line 6, in boom" in shown
     assert shown[-1] == "ZeroDivisionError: division by zero"
     assert not [line for line in shown if "starlette" in line or "site-packages" in line]
 
