@@ -154,7 +154,8 @@ class NbAPIMagics(Magics):
                 # The built stack holds copies of the middleware list and of the
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
-            self._settle_routes(app, owner)
+            failed = getattr(result, "success", True) is False
+            self._settle_routes(app, owner, failed)
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
@@ -185,7 +186,7 @@ class NbAPIMagics(Magics):
                 flush=True,
             )
 
-    def _settle_routes(self, app: FastAPI, owner: str | None) -> None:
+    def _settle_routes(self, app: FastAPI, owner: str | None, failed: bool) -> None:
         """Give the cell the routes it added; drop the ones it no longer makes; warn."""
         before_app, before_routes = self._routes_before
         if before_app is not app:
@@ -201,7 +202,7 @@ class NbAPIMagics(Magics):
         if unchanged and not registry.owns_any(owner):
             return  # most cells: no route changed, and the cell owns none to drop
         before = {id(route) for route in before_routes}
-        removed, added = registry.settle_cell(app, owner, before, self._ran_route)
+        removed, added = registry.settle_cell(app, owner, before, self._ran_route, failed)
         kept = {tuple(row[:2]) for row in route_rows(added, set())}
         for method, path, name, _ in route_rows(removed, set()):
             if (method, path) not in kept:

@@ -246,7 +246,12 @@ class Registry:
         return owner is not None and (owner in self._owned or owner in self._plain)
 
     def settle_cell(
-        self, app: FastAPI, owner: str | None, before: set[int], ran_route: bool
+        self,
+        app: FastAPI,
+        owner: str | None,
+        before: set[int],
+        ran_route: bool,
+        failed: bool = False,
     ) -> tuple[list[BaseRoute], list[BaseRoute]]:
         """After a cell ran: give it the routes it added; drop those it no longer makes.
 
@@ -255,8 +260,9 @@ class Registry:
         owned by the cell; when it runs again, they replace its earlier ones in
         place, as a ``%%route`` cell's route is replaced. A cell that owned a
         ``%%route`` route and ran without ``%%route`` (``ran_route`` False) loses
-        it. Returns (removed routes, added routes); ``owner`` None (no cell id)
-        only reports what was added.
+        it. A cell that raised (``failed``) loses nothing, as a failed ``%%route``
+        cell changes no route. Returns (removed routes, added routes); ``owner``
+        None (no cell id) only reports what was added.
         """
         routes = app.router.routes
         entry = self._owned.get(owner) if owner is not None else None
@@ -268,6 +274,10 @@ class Registry:
         ref, previous = self._plain.pop(owner, (None, []))
         if ref is not None and ref() is app:
             old = [r for r in previous if _holds(routes, r)]
+        if failed:
+            if old or added:
+                self._plain[owner] = (weakref.ref(app), old + added)
+            return [], added
         if not ran_route and mine is not None and _holds(routes, mine):
             old.append(mine)
             del self._owned[owner]

@@ -820,3 +820,20 @@ def test_log_errors_with_no_errors_says_so(shell: Any) -> None:
     route(shell, "GET /fine", "def fine():\n    return 1\n")
     http(shell, "GET /fine")
     assert repr(shell.run_line_magic("nbapi", "log --errors")) == "nbapi log: no handler errors"
+
+
+def test_a_cell_that_raises_loses_none_of_its_routes(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell("%%route GET /x\ndef x():\n    return 1\n", cell_id="c1")
+    shell.run_cell("@app.get('/p')\ndef p():\n    return 2\n", cell_id="c2")
+    capsys.readouterr()
+    # The %%route line taken out, and a typo: nothing is removed until the cell runs clean.
+    shell.run_cell("def x():\n    return 1 / undefined_name\nx()\n", cell_id="c1")
+    shell.run_cell("1 / 0\n@app.get('/p')\ndef p():\n    return 3\n", cell_id="c2")
+    assert "nbapi: removed" not in capsys.readouterr().out
+    assert paths(shell.user_ns["app"]) == ["GET /x", "GET /p"]
+    assert http(shell, "GET /p").json() == 2
+    shell.run_cell("@app.get('/p')\ndef p():\n    return 3\n", cell_id="c2")
+    assert paths(shell.user_ns["app"]) == ["GET /x", "GET /p"]
+    assert http(shell, "GET /p").json() == 3
