@@ -500,7 +500,7 @@ def test_http_422_is_a_table(shell: Any) -> None:
     route(shell, "GET /items/<int:item_id>", READ_ITEM)
     assert repr(http(shell, "GET /items/abc")) == textwrap.dedent(
         """\
-        HTTP 422 Unprocessable Entity
+        HTTP 422 Unprocessable Content
 
         location      message                                                                input
         ------------  ---------------------------------------------------------------------  -----

@@ -366,7 +366,7 @@ def test_history_replay_and_edit(api: Any) -> None:
     builder.send_request()
     assert [e.line(i + 1) for i, e in enumerate(builder.history)] == [
         "1. PUT /items/1?q=5 -> 200 OK (in-process)",
-        "2. PUT /items/nope?q=5 -> 422 Unprocessable Entity (in-process)",
+        "2. PUT /items/nope?q=5 -> 422 Unprocessable Content (in-process)",
     ]
     assert builder.history_select.options[0] == ("1. PUT /items/1?q=5 -> 200 OK (in-process)", 0)
     served = route_count(api)
