@@ -1763,8 +1763,9 @@ class ExportResult:
         lines = [
             f"exported {self.notebook} to {self.directory}: app.py ({e.routes} %%route cells), "
             f"test_app.py ({e.tests} tests), requirements.txt"
+            + (", README.md" if "README.md" in e.files else "")
         ]
-        lines += [f"  extra file: {name}" for name in e.files]
+        lines += [f"  extra file: {name}" for name in e.files if name != "README.md"]
         lines += [f"  note: {note}" for note in e.notes]
         return "\n".join(lines)
 
