@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._errors import one_line
+from ._errors import UserError, one_line
 from ._export import ExportError, export_path
 
 
@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="replace files in DIR even when they differ from what the last export wrote",
+    )
+    export.add_argument(
+        "--saved-outputs",
+        action="store_true",
+        help=(
+            "take the expected responses from the saved outputs instead of a run of the "
+            "notebook in a fresh kernel (warns when they are not from one clean run)"
+        ),
     )
     tutorial = commands.add_parser(
         "tutorial",
@@ -160,9 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         open_tutorial(args.directory, args.port)
     try:
-        result = export_path(args.notebook, args.output, force=args.force)
-    except ExportError as exc:
-        if exc.problems:
+        result = export_path(
+            args.notebook, args.output, force=args.force, fresh=not args.saved_outputs
+        )
+    except UserError as exc:
+        if isinstance(exc, ExportError) and exc.problems:
             print(exc.report(), file=sys.stderr)
             return 1
         print(one_line(f"nbapi: error: {exc}"), file=sys.stderr)

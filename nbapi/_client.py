@@ -488,9 +488,10 @@ class HttpResponse:
     ``headers``, ``json()``, ``text``, ...).
     """
 
-    def __init__(self, response: httpx2.Response, verbose: bool = False) -> None:
+    def __init__(self, response: httpx2.Response, verbose: bool = False, error: str = "") -> None:
         self.response = response
         self.verbose = verbose
+        self.error = error  # the handler's traceback (the user's frames), when it raised
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.response, name)
@@ -514,6 +515,8 @@ class HttpResponse:
         body = format_body(self.response)
         if body:
             parts += ["", body]
+        if self.error:
+            parts += ["", self.error.rstrip()]
         return "\n".join(parts)
 
     def __repr__(self) -> str:

@@ -101,6 +101,7 @@ _MAGIC_LINE = re.compile(
 _HELP_LINE = re.compile(r"^[ \t]*\??[A-Za-z_][\w.]*\?\??[ \t]*$")
 _PLACEHOLDER = "_nbapi_magic_"
 _STATUS_LINE = re.compile(r"^HTTP (\d{3})\b")
+_TRACEBACK = "Traceback (most recent call last):\n"
 _BYTES_VIEW = re.compile(r"^<(\d+) bytes of .*>$")
 _TRUNCATED = re.compile(r"\n\.\.\. \(\d+ more characters\)$")
 _APP_EXPR = re.compile(r"\b(?:nbapi\.)?get_app\(\)")
@@ -126,9 +127,14 @@ class Problem:
     index: int
     first_line: str
     reason: str
+    number: int = 0  # the cell's In[N] as Jupyter shows it (0: unknown, show the index)
+
+    @property
+    def label(self) -> str:
+        return f"In[{self.number}]" if self.number else str(self.index)
 
     def __str__(self) -> str:
-        return f"cell {self.index} ({self.first_line!r}): {self.reason}"
+        return f"cell {self.label} ({self.first_line!r}): {self.reason}"
 
 
 @dataclass
@@ -541,6 +547,9 @@ def expectation(view: str, verbose: bool) -> list[str] | None:
         asserts.append('assert response.content == b""')
         return asserts
     body = "\n".join(rest[1:])
+    # %http shows what the app raised below the body (also after a 2xx, when a background
+    # task failed): not part of the body.
+    body = ("\n\n" + body).split(f"\n\n{_TRACEBACK}", 1)[0][2:]
     rows = _table_rows(body) if code == 422 else None
     if rows is not None:
         asserts.append(f"assert validation_rows(response) == {py(rows, 0, 84, 33)}")
@@ -598,6 +607,7 @@ class _Cell:
     source: str
     tags: set[str]
     outputs: Any
+    number: int = 0  # In[N]: its execution count, else its place in a Restart & Run All
 
     @property
     def first(self) -> str:
@@ -637,7 +647,7 @@ class _Exporter:
         self.response_calls: dict[str, HttpCall] = {}
 
     def problem(self, cell: _Cell, reason: str) -> None:
-        self.problems.append(Problem(cell.index, cell.first, reason))
+        self.problems.append(Problem(cell.index, cell.first, reason, cell.number))
 
     # -- per cell ----------------------------------------------------------------
     def cell(self, cell: _Cell) -> None:
@@ -759,7 +769,7 @@ class _Exporter:
         chunk = "from fastapi import FastAPI\n\napp = FastAPI()"
         if "FastAPI" in self.app_defined:
             chunk = "app = FastAPI()"
-        self.app_chunks.append(f"# nbapi created the app here (cell {cell.index})\n{chunk}")
+        self.app_chunks.append(f"# nbapi created the app here (cell In[{cell.number}])\n{chunk}")
         self.app_defined |= {"app", "FastAPI"}
         self.app_bindings.append(len(self.test_chunks))
 
@@ -1100,7 +1110,8 @@ class _Exporter:
         if request is not None and request.expected is not None:
             asserts = expectation(request.expected, request.call.verbose)
             if asserts is None:
-                self.notes.append(f"cell {cell.index}: the saved output is not a response view")
+                note = f"cell In[{cell.number}]: the saved output is not a response view"
+                self.notes.append(note)
             else:
                 chunk.expect = asserts
         self.test_chunks.append(chunk)
@@ -1156,7 +1167,7 @@ class _Exporter:
         tests = self.assemble_tests()
         if self.problems:
             self.problems.sort(key=lambda p: p.index)
-            cells = ", ".join(dict.fromkeys(str(p.index) for p in self.problems))
+            cells = ", ".join(dict.fromkeys(p.label for p in self.problems))
             msg = (
                 f"cannot export {self.name!r} faithfully: {len(self.problems)} problem(s) in "
                 f"cell {cells}; fix them or tag the cells nbapi-skip"
@@ -1277,7 +1288,7 @@ class _Exporter:
             seen_names.append(name)
             lines = [f"def {name}() -> None:"]
             doc = chunk.cell.first.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'    """Cell {chunk.cell.index}: {doc}"""')
+            lines.append(f'    """Cell In[{chunk.cell.number}]: {doc}"""')
             if shared:
                 lines.append(f"    global {', '.join(shared)}")
             body = [*chunk.body, *self.expected_lines(chunk)]
@@ -1353,7 +1364,7 @@ class _Exporter:
             blocks.append(
                 "def upload(path):\n"
                 '    """A file for a multipart form, as ``%http -f ... name@path`` sent it."""\n'
-                '    with open(path, "rb") as file:\n'
+                '    with open(path, "rb") as file:  # closed: pytest -W error fails on a leak\n'
                 "        return (os.path.basename(path), file.read())"
             )
         if self.uses_status_line:
@@ -1380,7 +1391,7 @@ class _TestChunk:
 def _test_name(chunk: _TestChunk, number: int, seen: list[str]) -> str:
     words = re.findall(r"[a-z0-9]+", chunk.cell.first.lower().replace("%", ""))[:5]
     words = [w for w in words if w not in {"http", "r", "assert"}][:4]
-    name = f"test_cell_{chunk.cell.index:02d}" + ("_" + "_".join(words) if words else "")
+    name = f"test_cell_{chunk.cell.number:02d}" + ("_" + "_".join(words) if words else "")
     while name in seen:
         name += "_again"
     return name
@@ -1689,14 +1700,18 @@ def export_notebook(
     exporter = _Exporter(name, base)
     cells = []
     client_vars: set[str] = set()
+    ordinal = 0  # Restart & Run All numbers the code cells that are not empty
     for index, raw in enumerate(notebook.get("cells", [])):
         if raw.get("cell_type") != "code":
             continue
         source = raw.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
+        ordinal += bool(source.strip())
+        count = raw.get("execution_count")
+        number = count if isinstance(count, int) else ordinal
         tags = set(raw.get("metadata", {}).get("tags", []))
-        cells.append(_Cell(index, source, tags, raw.get("outputs", [])))
+        cells.append(_Cell(index, source, tags, raw.get("outputs", []), number))
         if not tags & SKIP_TAGS:
             exporter.app_reads[index] = app_reads(source, client_vars)
     for cell in cells:
@@ -1865,8 +1880,9 @@ class ExportResult:
         lines = [
             f"exported {self.notebook} to {self.directory}: app.py ({e.routes} %%route cells), "
             f"test_app.py ({e.tests} tests), requirements.txt"
+            + (", README.md" if "README.md" in e.files else "")
         ]
-        lines += [f"  extra file: {name}" for name in e.files]
+        lines += [f"  extra file: {name}" for name in e.files if name != "README.md"]
         lines += [f"  note: {note}" for note in e.notes]
         return "\n".join(lines)
 
@@ -1875,15 +1891,35 @@ class ExportResult:
 
 
 def export_path(
-    notebook: Path | str, directory: Path | str | None = None, *, force: bool = False
+    notebook: Path | str,
+    directory: Path | str | None = None,
+    *,
+    force: bool = False,
+    fresh: bool = False,
+    history: Sequence[str] | None = None,
 ) -> ExportResult:
     """Export the notebook file at ``notebook`` into ``directory`` (default NOTEBOOK-export).
 
     ``force`` replaces files that differ from what the previous export wrote there.
+    ``fresh``: take the expected responses from a run in a fresh kernel (see _rerun),
+    else from the saved outputs. ``history``: the kernel's inputs (``_ih``), to warn
+    about cells run after the last save.
     """
+    from ._readme import readme_text
+    from ._rerun import clean_run_note, fresh_run, unsaved_note
+
     path = Path(notebook)
     nb = read_notebook(path)
+    notes = [note for note in [unsaved_note(nb, history)] if note]
+    if fresh:
+        nb, failed = fresh_run(nb, path.resolve().parent)
+        notes += failed
+    elif (note := clean_run_note(nb)) is not None:
+        notes.append(note)
     exported = export_notebook(nb, path.name, path.resolve().parent)
+    exported.notes[:0] = notes
+    readme = readme_text(path.name, exported.app_py, exported.tests, fresh)
+    exported.files.setdefault("README.md", readme)
     target = Path(directory) if directory is not None else default_directory(path)
     write_export(exported, target, force=force)
     shown = target
@@ -1906,9 +1942,15 @@ def current_notebook(environ: dict[str, str] | None = None) -> Path | None:
 
 
 def export_command(session: Any, argv: list[str]) -> ExportResult:
-    """``%nbapi export [NOTEBOOK.ipynb] [DIR] [--force]``: export the saved notebook."""
+    """``%nbapi export [NOTEBOOK.ipynb] [DIR] [--saved-outputs] [--force]``: export the saved
+    notebook.
+
+    Expected responses come from a fresh run of it, or with ``--saved-outputs`` from
+    its saved outputs. ``--force`` replaces files that differ from the last export's.
+    """
     parser = _Parser(prog="%nbapi export", add_help=False)
     parser.add_argument("paths", nargs="*")
+    parser.add_argument("--saved-outputs", action="store_true")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     paths: list[str] = list(args.paths)
@@ -1924,10 +1966,13 @@ def export_command(session: Any, argv: list[str]) -> ExportResult:
         )
         raise ExportError(msg)
     directory = paths[0] if paths else None
-    return export_path(notebook, directory, force=args.force)
+    history = session.namespace.get("_ih") if hasattr(session, "namespace") else None
+    return export_path(
+        notebook, directory, force=args.force, fresh=not args.saved_outputs, history=history
+    )
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit the kernel
-        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR] [--force]"
+        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR] [--saved-outputs] [--force]"
         raise ExportError(msg)

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import html
 import importlib
+import operator
 import shlex
 import sys
 import uuid
@@ -39,7 +40,7 @@ from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI, invalid_options
 from ._errors import UserError, one_line
-from ._registry import route_rows
+from ._registry import added_warnings, route_rows, unreachable
 from ._runner import LogEntry
 from ._session import Session, set_current
 from ._spec import parse_route_line
@@ -61,6 +62,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "checkpoint": ("nbapi._checkpoints", "checkpoint_command"),
     "diff": ("nbapi._checkpoints", "diff_command"),
     "check": ("nbapi._checkpoints", "check_command"),
+    "remove": ("nbapi._registry", "remove_command"),
 }
 
 # How long the kernel's threads come before a loaded live server's requests when an
@@ -112,8 +114,19 @@ class NbAPIMagics(Magics):
         self.session = session
         self.cell_id: str | None = None
         self._stack_inputs: tuple[Any, ...] = ()
+        # The app and its routes when the cell started, and whether it ran %%route:
+        # post_run_cell settles which routes the cell owns (Registry.settle_cell).
+        self._routes_before: tuple[Any, list[Any]] = (None, [])
+        self._ran_route = False
+        # The count the running cell shows as In[N]: IPython has already counted the
+        # next one when pre_run_cell fires. None outside a cell.
+        self._cell_count: int | None = None
+        # Live-server errors no cell display showed, announced before the next cell.
+        self._unannounced: list[LogEntry] = []
         # owner -> (display id, route line, parent header of the cell that showed it)
         self.route_displays: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        # display id -> (last error, last output) shown in that route's display
+        self._route_state: dict[str, tuple[str, str]] = {}
 
     # -- events -------------------------------------------------------------
     def pre_execute(self) -> None:
@@ -127,14 +140,22 @@ class NbAPIMagics(Magics):
 
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self.cell_id = getattr(info, "cell_id", None)
+        count = self.shell.execution_count
+        self._cell_count = count - 1 if getattr(info, "store_history", False) else count
+        self._announce_errors()
         app = self.session.current_app()
         self._stack_inputs = _stack_inputs(app)
+        self._ran_route = False
+        routes = app.router.routes if app is not None else []
+        self._routes_before = (app, list(routes))  # a copy is cheap; ids only when needed
         if app is not None and "middleware" in (info.raw_cell or ""):
             # Starlette builds its middleware stack on the first request and then
             # refuses add_middleware; dropping the built stack lets it be rebuilt.
             app.middleware_stack = None
 
     def post_run_cell(self, result: Any) -> None:
+        owner, self.cell_id = self.cell_id, None  # magics run outside a cell own nothing
+        self._cell_count = None
         app = self.session.current_app()
         if app is not None:
             # Routes added by plain decorators must show in /openapi.json too.
@@ -143,11 +164,63 @@ class NbAPIMagics(Magics):
                 # The built stack holds copies of the middleware list and of the
                 # exception handlers: rebuild it on the next request.
                 app.middleware_stack = None
+            failed = getattr(result, "success", True) is False
+            self._settle_routes(app, owner, failed)
             # One line per breaking change to the operations this cell changed.
             self._print_in_cell(rerun_lines(self.session))
         self.session.runner.sync_app()
         for listener in list(self.session.route_listeners):
             listener()
+
+    def _announce_errors(self) -> None:
+        """One line for live-server errors that no cell showed (a terminal, plain routes)."""
+        if not self._unannounced:
+            return
+        entries, self._unannounced = self._unannounced, []
+        errors = [entry for entry in entries if entry.error]
+        if errors:
+            last = errors[-1]
+            count = f"{len(errors)} errors" if len(errors) > 1 else "an error"
+            print(
+                f"nbapi: the live server's handlers raised {count} since the last cell "
+                f"(last: {last.status or 500} {last.method} {last.path}: {last.error}); "
+                "see %nbapi log --errors",
+                file=sys.stderr,
+                flush=True,
+            )
+        printed = [entry for entry in entries if entry.output]
+        if printed:
+            count = f"{len(printed)} requests" if len(printed) > 1 else "a request"
+            print(
+                f"nbapi: the live server's handlers printed output for {count} since the "
+                "last cell; see %nbapi log --full",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _settle_routes(self, app: FastAPI, owner: str | None, failed: bool) -> None:
+        """Give the cell the routes it added; drop the ones it no longer makes; warn."""
+        before_app, before_routes = self._routes_before
+        if before_app is not app:
+            # The cell made a new app: its routes start afresh, nothing to settle.
+            for warning in unreachable(app.router.routes).values():
+                print(f"nbapi warning: {warning}", file=sys.stderr)
+            return
+        registry = self.session.registry
+        routes = app.router.routes
+        unchanged = len(routes) == len(before_routes) and all(
+            map(operator.is_, routes, before_routes)  # identities, at C speed
+        )
+        if unchanged and not registry.owns_any(owner):
+            return  # most cells: no route changed, and the cell owns none to drop
+        before = {id(route) for route in before_routes}
+        removed, added = registry.settle_cell(app, owner, before, self._ran_route, failed)
+        kept = {tuple(row[:2]) for row in route_rows(added, set())}
+        for method, path, name, _ in route_rows(removed, set()):
+            if (method, path) not in kept:
+                print(f"nbapi: removed {method} {path} -> {name}(): this cell no longer defines it")
+        for warning in added_warnings(app.router.routes, added):
+            print(f"nbapi warning: {warning}", file=sys.stderr)
 
     # -- %%route --------------------------------------------------------------
     @no_var_expand
@@ -186,6 +259,7 @@ class NbAPIMagics(Magics):
                 await websocket.accept()
                 await websocket.send_text(await websocket.receive_text())
         """
+        self._ran_route = True  # this cell keeps its route even if the cell fails below
         with user_errors():
             spec = parse_route_line(line)
         shell = self.shell
@@ -196,8 +270,8 @@ class NbAPIMagics(Magics):
                 source = shell.transform_cell(cell)
             tree = ast.parse(source)
         except SyntaxError as exc:
-            msg = (
-                f"syntax error in the %%route cell at line {exc.lineno}: {exc.msg}; "
+            msg = (  # lines counted from the cell's first line (%%route), as Jupyter shows them
+                f"syntax error in the %%route cell at line {(exc.lineno or 0) + 1}: {exc.msg}; "
                 "fix the cell and run it again (no route was changed)"
             )
             raise UsageError(msg) from None
@@ -217,7 +291,10 @@ class NbAPIMagics(Magics):
             )
             raise UsageError(msg)
         name = functions[-1].name
-        filename = shell.compile.cache(source, shell.execution_count)
+        count = self._cell_count if self._cell_count is not None else shell.execution_count
+        # Tracebacks name the cell's lines as Jupyter numbers them: the %%route line is 1.
+        filename = shell.compile.cache(f"%%route {line}\n{source}", count)
+        ast.increment_lineno(tree, 1)
         try:
             code = compile(tree, filename, "exec")
             exec(code, shell.user_global_ns, shell.user_ns)
@@ -354,22 +431,32 @@ class NbAPIMagics(Magics):
         return None
 
     def on_request(self, entry: LogEntry) -> None:
-        """Runner listener (loop thread): show a handler's error in its %%route cell."""
-        if not entry.error:
+        """Runner listener (loop thread): show a handler's error and output in its %%route cell."""
+        if not entry.error and not (entry.output and entry.source == "server"):
             return
         owner = self._route_owner(entry)
         shown = self.route_displays.get(owner) if owner is not None else None
         if shown is None:
+            if entry.source == "server":  # %http shows its own errors and output in its cell
+                self._unannounced.append(entry)
             return
         from ._server import route_error_text, user_traceback
 
         display_id, text, parent = shown
-        trace = user_traceback(entry.traceback or "", self.file_label)
-        plain = f"{text}\n{route_error_text(entry)}\n{trace}".rstrip()
+        error, output = self._route_state.get(display_id, ("", ""))
+        if entry.error:
+            trace = user_traceback(entry.traceback or "", self.file_label)
+            error = f"{route_error_text(entry)}\n{trace}".rstrip()
+        if entry.output and entry.source == "server":
+            output = route_output_text(entry)
+        self._route_state[display_id] = (error, output)
+        plain = "\n".join(part for part in (text, output, error) if part)
         data = {
             "text/plain": plain,
-            "text/html": f'<pre>{html.escape(text)}\n<span style="color:#c00">'
-            f"{html.escape(route_error_text(entry))}\n{html.escape(trace)}</span></pre>",
+            "text/html": f"<pre>{html.escape(text)}"
+            + (f"\n{html.escape(output)}" if output else "")
+            + (f'\n<span style="color:#c00">{html.escape(error)}</span>' if error else "")
+            + "</pre>",
         }
         self._show_in_cell(parent, data, display_id, update=True)
 
@@ -440,6 +527,14 @@ class NbAPIMagics(Magics):
             else:
                 self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
                 client = self.session.client
+        caught: list[LogEntry] = []
+
+        def catch(entry: LogEntry) -> None:
+            if entry.source == "in-process" and entry.traceback:
+                caught.append(entry)
+
+        listeners = self.session.runner.listeners
+        listeners.append(catch)
         try:
             response = client.request(**kwargs)
         except (httpx2.InvalidURL, httpx2.UnsupportedProtocol, httpx2.LocalProtocolError) as exc:
@@ -448,7 +543,14 @@ class NbAPIMagics(Magics):
         except httpx2.TransportError as exc:  # only over HTTP (--server)
             msg = f"the live server did not answer ({_one_line(exc)}); check %nbapi status"
             raise UsageError(msg) from None
-        return HttpResponse(response, verbose=call.verbose)
+        finally:
+            listeners.remove(catch)
+        error = ""
+        if caught and not call.server:
+            from ._server import user_traceback
+
+            error = user_traceback(caught[-1].traceback or "", self.file_label)
+        return HttpResponse(response, verbose=call.verbose, error=error)
 
     def _expand(self, text: str) -> str:
         """``{name}`` (any expression) from the notebook namespace, as IPython expands a
@@ -474,12 +576,15 @@ class NbAPIMagics(Magics):
         Usage::
 
             %nbapi routes                   routes of the kernel app, with their cells' functions
+            %nbapi remove METHOD PATH       take a route out of the app, however it was made
             %nbapi serve [--port N] [--host H]   serve the app over HTTP from this kernel
             %nbapi stop | restart | status  control the live server
             %nbapi log [--errors] [--full]   recent requests, handler errors with tracebacks
             %nbapi explorer                 live view of every operation
             %nbapi try [METHOD PATH]        request builder for an operation
-            %nbapi export [DIR]             write app.py, test_app.py, requirements.txt
+            %nbapi export [DIR] [--saved-outputs] [--force]
+                                            write app.py, test_app.py, requirements.txt
+                                            and README.md, expecting what a fresh run gives
             %nbapi fuzz [METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]
                                             property-based tests from the app's OpenAPI, in-process;
                                             %nbapi fuzz --help lists the checks
@@ -523,6 +628,14 @@ class NbAPIMagics(Magics):
         app = self.session.app
         owned = {id(entry.route) for entry in self.session.registry.owned(app).values()}
         return RoutesView(route_rows(app.router.routes, owned))
+
+
+def route_output_text(entry: LogEntry, lines: int = 20) -> str:
+    """The last lines a handler printed, for the display of the route's cell."""
+    rows = entry.output.rstrip("\n").splitlines()
+    more = f" (last {lines} of {len(rows)} lines)" if len(rows) > lines else ""
+    head = f"output of {entry.method} {entry.path}{more}:"
+    return "\n".join([head, *("  " + row for row in rows[-lines:])])
 
 
 class RoutesView:

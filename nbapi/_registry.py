@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ._errors import UserError
-from ._spec import RouteSpec
+from ._spec import RouteSpec, parse_route_line
 
 Endpoint = Callable[..., Any]
 
@@ -201,6 +201,8 @@ class Registry:
         self._owned: dict[str, OwnedRoute] = {}
         # owner -> what its route's OpenAPI was built from when it last passed check_openapi
         self._documented: dict[str, tuple[Any, ...] | None] = {}
+        # cell id -> (app, routes the cell added with plain code), see settle_cell
+        self._plain: dict[str, tuple[weakref.ref[FastAPI], list[BaseRoute]]] = {}
 
     def owned(self, app: FastAPI) -> dict[str, OwnedRoute]:
         """The routes that cells registered on ``app`` and that are still in it."""
@@ -298,51 +300,229 @@ class Registry:
     def _warnings(
         self, app: FastAPI, new_route: BaseRoute, spec: RouteSpec, endpoint: Endpoint
     ) -> list[str]:
-        warnings: list[str] = []
         routes = app.router.routes
         index = _index(routes, new_route)
         if index is None:  # another thread removed it already: nothing to warn about
             return []
-        name = f"{endpoint.__name__}()"
-        wanted = {"WS"} if spec.websocket else set(spec.methods)
-        for earlier in routes[:index]:
-            # Cheapest test first, as re-running a cell with 1000 routes registered must
-            # stay cheap: a route's regex can only match a path that starts with the
-            # route's literal part (its path up to the first parameter).
-            path_format = getattr(earlier, "path_format", None)
-            if path_format is None or not spec.path.startswith(path_format.partition("{")[0]):
-                continue
-            if spec.websocket != isinstance(earlier, WebSocketRoute):
-                continue
-            if not isinstance(earlier, (Route, WebSocketRoute)):
-                continue
-            # Then a bare regex match (what Route.matches does before it looks at methods).
-            same = earlier.path_format == spec.path or earlier.path == spec.path
-            if not same and not earlier.path_regex.match(spec.path):
-                continue
-            overlap = wanted if spec.websocket else _methods(earlier) & wanted
-            if not overlap:
-                continue
-            earlier_name = f"{getattr(earlier, 'name', '?')}()"
-            shown = f"{','.join(sorted(overlap))} {spec.path}"
-            if same:
+        return route_warnings(routes, index)
+
+    # -- routes that cells add with plain decorators ---------------------------
+    def owns_any(self, owner: str | None) -> bool:
+        """Whether ``owner`` registered any route (with %%route or plain code)."""
+        return owner is not None and (owner in self._owned or owner in self._plain)
+
+    def settle_cell(
+        self,
+        app: FastAPI,
+        owner: str | None,
+        before: set[int],
+        ran_route: bool,
+        failed: bool = False,
+    ) -> tuple[list[BaseRoute], list[BaseRoute]]:
+        """After a cell ran: give it the routes it added; drop those it no longer makes.
+
+        ``before`` holds the ids of the app's routes when the cell started. Routes
+        the cell added with plain code (``@app.get``, ``include_router``, ...) are
+        owned by the cell; when it runs again, they replace its earlier ones in
+        place, as a ``%%route`` cell's route is replaced. A cell that owned a
+        ``%%route`` route and ran without ``%%route`` (``ran_route`` False) loses
+        it. A cell that raised (``failed``) loses nothing, as a failed ``%%route``
+        cell changes no route. Returns (removed routes, added routes); ``owner``
+        None (no cell id) only reports what was added.
+        """
+        routes = app.router.routes
+        entry = self._owned.get(owner) if owner is not None else None
+        mine = entry.route if entry is not None and entry.app() is app else None
+        added = [r for r in routes if id(r) not in before and r is not mine]
+        if owner is None:
+            return [], added
+        old: list[BaseRoute] = []
+        ref, previous = self._plain.pop(owner, (None, []))
+        if ref is not None and ref() is app:
+            old = [r for r in previous if _holds(routes, r)]
+        if failed:
+            if old or added:
+                self._plain[owner] = (weakref.ref(app), old + added)
+            return [], added
+        if not ran_route and mine is not None and _holds(routes, mine):
+            old.append(mine)
+            del self._owned[owner]
+        if added:
+            self._plain[owner] = (weakref.ref(app), added)
+        if not old:
+            return [], added
+        gone = {id(r) for r in old} | {id(r) for r in added}
+        at = min(_index(routes, r) or 0 for r in old)
+        kept_before = [r for r in routes[:at] if id(r) not in gone]
+        kept_after = [r for r in routes[at:] if id(r) not in gone]
+        routes[:] = kept_before + added + kept_after  # one assignment, as in register()
+        app.openapi_schema = None
+        return old, added
+
+
+def _pattern(route: BaseRoute) -> tuple[str, set[str]] | None:
+    """(path, methods or {"WS"}) of a plain route or websocket, else None."""
+    if isinstance(route, WebSocketRoute):
+        return route.path, {"WS"}
+    if isinstance(route, Route):
+        return route.path, _methods(route) or {"GET"}
+    return None
+
+
+def conflict(earlier: BaseRoute, later: BaseRoute) -> str | None:
+    """Why ``later`` is never reached because ``earlier`` comes first, or None."""
+    first, second = _pattern(earlier), _pattern(later)
+    if first is None or second is None:
+        return None
+    path = second[0]
+    # Cheapest test first (re-running a cell with 1000 routes must stay cheap): a
+    # route's regex can only match a path that starts with its literal part.
+    path_format = getattr(earlier, "path_format", "")
+    if not path.startswith(path_format.partition("{")[0]):
+        return None
+    if ("WS" in first[1]) != ("WS" in second[1]):
+        return None
+    overlap = first[1] & second[1]
+    if not overlap:
+        return None
+    same = path_format == getattr(later, "path_format", path) or first[0] == path
+    if not same and not earlier.path_regex.match(path):  # type: ignore[attr-defined]
+        return None
+    name = f"{getattr(later, 'name', '?')}()"
+    earlier_name = f"{getattr(earlier, 'name', '?')}()"
+    shown = f"{','.join(sorted(overlap))} {path}"
+    if same:
+        return (
+            f"{shown} by {name} is unreachable: {earlier_name} registered the same "
+            "route earlier and FastAPI uses the first; remove one or change its path"
+        )
+    return (
+        f"{shown} by {name} is shadowed by {first[0]} of {earlier_name}, "
+        "which was registered earlier and matches first; register the fixed path first"
+    )
+
+
+def route_warnings(routes: list[BaseRoute], index: int) -> list[str]:
+    """Warnings for ``routes[index]``: routes it cannot reach or be reached past, bad params."""
+    route = routes[index]
+    path = str(getattr(route, "path", ""))
+    # A route hides only paths its regex matches: that test (in C) first, as re-running
+    # a cell with 1000 routes registered must stay cheap.
+    earlier = [
+        e for e in routes[:index] if (rx := getattr(e, "path_regex", None)) and rx.match(path)
+    ]
+    mine = getattr(route, "path_regex", None)
+    later = [r for r in routes[index + 1 :] if mine and mine.match(getattr(r, "path", "\0"))]
+    warnings = [w for e in earlier if (w := conflict(e, route))]
+    warnings += [w for r in later if (w := conflict(route, r))]
+    dependant = getattr(route, "dependant", None)
+    convertors = getattr(route, "param_convertors", None) or {}
+    if dependant is not None:
+        declared = _declared_path_params(dependant)
+        name = f"{getattr(route, 'name', '?')}()"
+        for param in convertors:
+            if param not in declared:
                 warnings.append(
-                    f"{shown} by {name} is unreachable: {earlier_name} registered the same "
-                    "route earlier and FastAPI uses the first; remove one or change its path"
+                    f"path parameter {param!r} in {route.path} is not a parameter of "  # type: ignore[attr-defined]
+                    f"{name} or its dependencies; add `{param}` to its signature"
                 )
-            else:
-                warnings.append(
-                    f"{shown} by {name} is shadowed by {earlier.path} of {earlier_name}, "
-                    "which was registered earlier and matches first; "
-                    "register the fixed path first"
-                )
-        dependant = getattr(new_route, "dependant", None)
-        if dependant is not None:
-            declared = _declared_path_params(dependant)
-            for param in spec.path_params:
-                if param not in declared:
-                    warnings.append(
-                        f"path parameter {param!r} in {spec.path} is not a parameter of "
-                        f"{name} or its dependencies; add `{param}` to its signature"
-                    )
-        return warnings
+    return warnings
+
+
+def added_warnings(routes: list[BaseRoute], added: list[BaseRoute]) -> list[str]:
+    """``route_warnings`` for each of ``added`` that is still in ``routes``."""
+    warnings: list[str] = []
+    for route in added:
+        index = _index(routes, route)
+        if index is not None:
+            warnings += route_warnings(routes, index)
+    return warnings
+
+
+def unreachable(routes: list[BaseRoute]) -> dict[int, str]:
+    """id(route) -> why it is never reached, for every route an earlier one hides.
+
+    An earlier route can only hide a path that starts with its literal part, so each
+    route is compared with the earlier routes filed under a prefix of its path: the
+    explorer calls this on every redraw, with any number of routes.
+    """
+    found: dict[int, str] = {}
+    by_literal: dict[str, list[BaseRoute]] = {}
+    for route in routes:
+        pattern = _pattern(route)
+        if pattern is None:
+            continue
+        path = pattern[0]
+        for cut in range(len(path) + 1):
+            reason = next(
+                (r for e in by_literal.get(path[:cut], ()) if (r := conflict(e, route))), None
+            )
+            if reason is not None:
+                found[id(route)] = reason
+                break
+        literal = str(getattr(route, "path_format", path)).partition("{")[0]
+        by_literal.setdefault(literal, []).append(route)
+    return found
+
+
+def remove_route(app: FastAPI, method: str, path: str) -> list[str]:
+    """Remove ``method`` at ``path`` from ``app`` (any route, however it was made).
+
+    Returns a line per route changed. A route that also answers other methods
+    keeps them. Raises RouteError when nothing matches.
+    """
+    spec = parse_route_line(f"{method} {path}")
+    wanted = {"WS"} if spec.websocket else set(spec.methods)
+    routes = app.router.routes
+    kept: list[BaseRoute] = []
+    done: list[str] = []
+    for route in routes:
+        pattern = _pattern(route)
+        if pattern is None or pattern[0] != spec.path or not pattern[1] & wanted:
+            kept.append(route)
+            continue
+        name = f"{getattr(route, 'name', '?')}()"
+        rest = pattern[1] - wanted
+        if rest and isinstance(route, Route) and route.methods is not None:
+            route.methods -= wanted
+            done.append(f"removed {','.join(sorted(pattern[1] & wanted))} {spec.path} from {name}")
+            kept.append(route)
+            continue
+        done.append(f"removed {','.join(sorted(pattern[1]))} {spec.path} -> {name}")
+    if not done:
+        paths = sorted({p[0] for r in routes if (p := _pattern(r)) and p[1] & wanted})
+        near = difflib.get_close_matches(spec.path, paths, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        msg = (
+            f"no {spec.describe()} route in the app; {hint}%nbapi routes lists them "
+            "(routes inside an included router are removed from the router)"
+        )
+        raise RouteError(msg)
+    routes[:] = kept
+    app.openapi_schema = None
+    return done
+
+
+def remove_command(session: Any, argv: list[str]) -> RemovedView:
+    """``%nbapi remove METHOD PATH``: take a route out of the kernel's app."""
+    if len(argv) != 2:
+        shown = " ".join(argv)
+        msg = (
+            f"cannot read {shown!r}; usage: %nbapi remove METHOD PATH, "
+            "e.g. %nbapi remove GET /items/{item_id}"
+        )
+        raise RouteError(msg)
+    return RemovedView(remove_route(session.app, argv[0], argv[1]))
+
+
+class RemovedView:
+    """What ``%nbapi remove`` did, one line per route."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))

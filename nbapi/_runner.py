@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
+import sys
 import threading
 import time
 import traceback
@@ -43,11 +45,62 @@ class LogEntry:
     status: int | None
     error: str | None = None  # one line: "ZeroDivisionError: division by zero"
     traceback: str | None = None
+    output: str = ""  # what the handler printed or logged (live-server requests)
 
     def line(self) -> str:
         status = "---" if self.status is None else str(self.status)
         text = f"{status} {self.method} {self.path} ({self.source})"
         return f"{text}  {self.error}" if self.error else text
+
+
+# -- what handlers print while serving the live server -------------------------------
+OUTPUT_LIMIT = 10_000  # characters kept per request
+_capture: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "nbapi_capture", default=None
+)
+
+
+class StreamSwitch:
+    """``sys.stdout`` / ``sys.stderr``: live-server requests write to their own buffer.
+
+    A handler serving the live server runs while some unrelated cell (or none) is
+    the kernel's current one; what it prints belongs to the route, not that cell.
+    The buffer is a context variable, so it follows the request into its tasks and
+    into Starlette's worker threads (sync handlers); everything else passes through.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        buffer = _capture.get()
+        if buffer is None:
+            return int(self.stream.write(text) or 0)
+        buffer.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _capture.get() is None:
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def switch_streams() -> None:
+    """Put a ``StreamSwitch`` in front of ``sys.stdout`` and ``sys.stderr`` (once)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, StreamSwitch):
+            setattr(sys, name, StreamSwitch(stream))
+
+
+def restore_streams() -> None:
+    """Undo ``switch_streams`` where the switch is still in place."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, StreamSwitch):
+            setattr(sys, name, stream.stream)
 
 
 class Lifespan:
@@ -291,15 +344,29 @@ class AppRunner:
                 status.append(message.get("code", 1000))
             await send(message)
 
+        buffer: list[str] = []
+        token = _capture.set(buffer) if source == "server" else None
+        if token is not None:
+            switch_streams()
         try:
             await app(scope, receive, watch)
         except Exception as exc:
-            self._record(scope, source, status[0] if status else 500, exc)
+            self._record(scope, source, status[0] if status else 500, exc, buffer)
             raise
         else:
-            self._record(scope, source, status[0] if status else None, None)
+            self._record(scope, source, status[0] if status else None, None, buffer)
+        finally:
+            if token is not None:
+                _capture.reset(token)
 
-    def _record(self, scope: Scope, source: str, status: int | None, exc: Exception | None) -> None:
+    def _record(
+        self,
+        scope: Scope,
+        source: str,
+        status: int | None,
+        exc: Exception | None,
+        buffer: list[str] | None = None,
+    ) -> None:
         path = scope.get("path", "")
         root = scope.get("root_path", "")
         if root and path.startswith(root):  # behind a proxy: log the app's own path
@@ -307,11 +374,12 @@ class AppRunner:
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
         method = scope.get("method", "WS")
-        self.requests_served += 1
+        output = "".join(buffer or ())
+        if len(output) > OUTPUT_LIMIT:
+            output = output[:OUTPUT_LIMIT] + f"\n... ({len(output) - OUTPUT_LIMIT} more characters)"
         if exc is None:
-            entry = LogEntry(source, method, path, status)
+            entry = LogEntry(source, method, path, status, output=output)
         else:
-            self.errors += 1
             entry = LogEntry(
                 source,
                 method,
@@ -319,11 +387,17 @@ class AppRunner:
                 status,
                 error=f"{type(exc).__name__}: {exc}",
                 traceback="".join(traceback.format_exception(exc)),
+                output=output,
             )
-        self.log.append(entry)
+        # Listeners first (they show the error in its cell), then the log and the counts:
+        # whoever waits for the log to grow finds the error shown or announced already.
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(entry)
+        self.log.append(entry)
+        self.requests_served += 1
+        if exc is not None:
+            self.errors += 1
 
 
 def _last_line(text: str) -> str:

@@ -637,18 +637,25 @@ class LogView:
         messages: Iterable[str],
         label: Callable[[str], str | None] | None = None,
         full: bool = False,
+        errors: bool = False,
     ) -> None:
         self.entries = list(entries)
         self.messages = list(messages)
         self.label = label
         self.full = full
+        self.errors = errors
 
     def __repr__(self) -> str:
+        if not self.entries and self.errors:
+            return "\n".join(["nbapi log: no handler errors", *self.messages])
         if not self.entries and not self.messages:
             return "nbapi log: no requests yet"
         lines = [f"nbapi log: {len(self.entries)} recent requests, newest last"]
         for entry in self.entries:
             lines.append(entry.line())
+            if entry.output and self.full:
+                lines.append("    output:")
+                lines.extend("      " + row for row in entry.output.rstrip("\n").splitlines())
             if entry.traceback:
                 text = entry.traceback if self.full else user_traceback(entry.traceback, self.label)
                 lines.extend("    " + row for row in text.rstrip().splitlines())
@@ -676,7 +683,7 @@ def log_command(session: Session, argv: list[str]) -> LogView:
     messages = list(session.runner.lifespan_errors)
     messages += list(server.messages) if server is not None else []
     label = getattr(session, "file_label", None)
-    return LogView(entries, messages, label, args.full)
+    return LogView(entries, messages, label, args.full, args.errors)
 
 
 def route_error_text(entry: LogEntry) -> str:

@@ -18,7 +18,7 @@ from ._config import NbAPI
 from ._docs_assets import offline_docs
 from ._errors import UserError
 from ._registry import Registry
-from ._runner import AppRunner, Receive, Scope, Send
+from ._runner import AppRunner, Receive, Scope, Send, restore_streams
 
 APP_NAME = "app"
 
@@ -99,6 +99,7 @@ class Session:
             self._client.close()
             self._client = None
         self.runner.close()
+        restore_streams()
 
 
 _current: Session | None = None

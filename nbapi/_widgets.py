@@ -15,6 +15,7 @@ short and stable.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import inspect
 import json
@@ -33,8 +34,16 @@ from ._checkpoints import app_document
 from ._client import validation_rows
 from ._errors import UserError
 from ._forms import Auth, FormField, FormWarning, Operation, PreparedRequest
+from ._registry import unreachable
 
 HISTORY_SIZE = 50
+
+
+def _wrap() -> widgets.Layout:
+    """Rows wrap rather than scroll sideways: the builder fits JupyterLab's default width."""
+    return widgets.Layout(flex_flow="row wrap", max_width="100%")
+
+
 BODY_LIMIT = 100_000  # characters of a response body drawn in the widget
 JSON_NODES = 2_000  # larger JSON bodies are drawn as plain text, not as a tree
 
@@ -120,6 +129,23 @@ def read_operations(session: Any) -> tuple[list[Operation], dict[str, Any], str]
     except Exception as exc:  # a model FastAPI cannot describe: say so, keep the widget
         return [], {}, f"cannot build the OpenAPI schema: {type(exc).__name__}: {exc}"
     return _forms.operations(spec), spec, ""
+
+
+def unreachable_operations(app: Any) -> dict[str, str]:
+    """ "METHOD /path" -> why no request reaches it, for operations an earlier route hides."""
+    routes = list(getattr(getattr(app, "router", None), "routes", ()))
+    hidden = unreachable(routes)
+    found: dict[str, str] = {}
+    served: set[str] = set()
+    for route in routes:
+        path = getattr(route, "path_format", "")  # as OpenAPI names it
+        for method in getattr(route, "methods", None) or ():
+            label = f"{method} {path}"
+            if id(route) in hidden:
+                found.setdefault(label, hidden[id(route)])
+            else:
+                served.add(label)
+    return {label: why for label, why in found.items() if label not in served}
 
 
 class _Live:
@@ -433,14 +459,17 @@ class FieldInput:
 def mark_field(
     box: widgets.Box, message: widgets.HTML, errors: Sequence[str], warnings: Sequence[str]
 ) -> None:
-    """Outline a field red (errors) or amber (warnings) and list why under it."""
+    """Outline a field red (the server's errors) or amber (warnings, said under it).
+
+    The server's errors are not repeated under the field: the 422 table says them.
+    """
     for css, on in (("nbapi-invalid", bool(errors)), ("nbapi-warned", bool(warnings))):
         if on:
             box.add_class(css)
         else:
             box.remove_class(css)
-    lines = [f'<div class="nbapi-error-text">{escape(e)}</div>' for e in errors]
-    lines += [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
+    box.tooltip = "; ".join(errors) or None
+    lines = [f'<div class="nbapi-warning-text">⚠ {escape(w)}</div>' for w in warnings]
     message.value = f'<div data-nbapi="field-message">{"".join(lines)}</div>'
 
 
@@ -462,7 +491,7 @@ class FieldRow:
             layout=widgets.Layout(width="18em"),
         )
         self.message = widgets.HTML("")
-        self.box = widgets.HBox([self.label, self.input.widget, self.message])
+        self.box = widgets.HBox([self.label, self.input.widget, self.message], layout=_wrap())
         self.box.add_class("nbapi-field")
         self.box.add_class(f"nbapi-field-{css_name(item.key)}")
         self.invalid = False
@@ -560,7 +589,7 @@ class RequestBuilder(_Live, widgets.VBox):
         self.history_code_button.on_click(lambda _: self.show_history_code())
         self.history_box = widgets.HBox(
             [self.history_select, self.replay_button, self.load_button, self.history_code_button],
-            layout=widgets.Layout(display="none"),
+            layout=widgets.Layout(display="none", flex_flow="row wrap"),
         )
         top = [widgets.HTML(CSS), self.title]
         if choose:
@@ -569,7 +598,7 @@ class RequestBuilder(_Live, widgets.VBox):
             *top,
             self.form,
             self.auth_box,
-            widgets.HBox([self.send_button, self.target, *copy_buttons]),
+            widgets.HBox([self.send_button, self.target, *copy_buttons], layout=_wrap()),
             self.code,
             self.warnings_html,
             self.response_html,
@@ -675,7 +704,11 @@ class RequestBuilder(_Live, widgets.VBox):
         self._errors, self.last_warnings = {}, []
         self._refresh_marks()
         self.warnings_html.value = ""
+        names = [s.name for s in op.security]
+        chosen = self.auth_scheme.value
         self.auth_scheme.options = [(s.label, s.name) for s in op.security]
+        if names:  # ipywidgets 8 leaves a new dropdown blank: show the scheme in use
+            self.auth_scheme.value = chosen if chosen in names else names[0]
         self._draw_auth()
 
     def _add_row(self, item: FormField, initial: Any) -> widgets.Widget:
@@ -858,6 +891,10 @@ class RequestBuilder(_Live, widgets.VBox):
                 payload = response.json()
             except ValueError:
                 payload = None
+            # Said once: the response's table says what is wrong and the fields it names
+            # are outlined; the client-side warnings about the same values step aside.
+            self.last_warnings = []
+            self.warnings_html.value = ""
             self.mark_errors(_forms.error_fields(self.op, payload))
         return response
 
@@ -1014,16 +1051,7 @@ class OperationView:
     def __init__(self, explorer: Explorer, op: Operation) -> None:
         self.explorer = explorer
         self.op = op
-        deprecated = " nbapi-deprecated" if op.deprecated else ""
-        flag = ' <span class="nbapi-flag">deprecated</span>' if op.deprecated else ""
-        summary = f' <span class="nbapi-muted">{escape(op.summary)}</span>' if op.summary else ""
-        lock = ' <span title="needs authorization">🔒</span>' if op.security else ""
-        self.header = widgets.HTML(
-            f'<div class="nbapi-op{deprecated}" data-nbapi-op="{escape(op.label)}">'
-            f'{badge(op.method)}<span class="nbapi-path">{escape(op.path)}</span>'
-            f"{summary}{lock}{flag}</div>",
-            layout=widgets.Layout(flex="1 1 auto"),
-        )
+        self.header = widgets.HTML(self._header_html(), layout=widgets.Layout(flex="1 1 auto"))
         self.details_button = widgets.ToggleButton(description="Details", value=False)
         self.details_button.add_class("nbapi-details")
         self.try_button = widgets.ToggleButton(description="Try it", value=False)
@@ -1039,6 +1067,24 @@ class OperationView:
         self.box.add_class("nbapi-operation")
         self.box.add_class(f"nbapi-operation-{op.method}")
 
+    def _header_html(self) -> str:
+        op = self.op
+        deprecated = " nbapi-deprecated" if op.deprecated else ""
+        flag = ' <span class="nbapi-flag">deprecated</span>' if op.deprecated else ""
+        hidden = self.explorer.unreachable.get(op.label)
+        if hidden:  # an earlier route answers first: say so where the operation is listed
+            flag += (
+                f' <span class="nbapi-flag nbapi-unreachable" data-nbapi="unreachable" '
+                f'title="{escape(hidden)}">unreachable</span>'
+            )
+        summary = f' <span class="nbapi-muted">{escape(op.summary)}</span>' if op.summary else ""
+        lock = ' <span title="needs authorization">🔒</span>' if op.security else ""
+        return (
+            f'<div class="nbapi-op{deprecated}" data-nbapi-op="{escape(op.label)}">'
+            f'{badge(op.method)}<span class="nbapi-path">{escape(op.path)}</span>'
+            f"{summary}{lock}{flag}</div>"
+        )
+
     def _toggle(self) -> None:
         children: list[widgets.Widget] = []
         if self.details_button.value:
@@ -1052,6 +1098,7 @@ class OperationView:
 
     def update(self, op: Operation) -> None:
         self.op = op
+        self.header.value = self._header_html()
         if self.details_button.value:
             self.details.value = operation_details_html(op, self.explorer.spec)
 
@@ -1072,6 +1119,7 @@ class Explorer(_Live, widgets.VBox):
         self.ops: list[Operation] = []
         self.spec: dict[str, Any] = {}
         self.problem = ""
+        self.unreachable: dict[str, str] = {}  # operation label -> why no request reaches it
         self.views: dict[str, OperationView] = {}
         self.redraws = 0
         self.header = widgets.HTML()
@@ -1094,6 +1142,7 @@ class Explorer(_Live, widgets.VBox):
         width = max((len(op.method) for op in self.ops), default=0)
         for op in self.ops:
             extra = " (deprecated)" if op.deprecated else ""
+            extra += " (unreachable)" if op.label in self.unreachable else ""
             summary = f"  {op.summary}" if op.summary else ""
             lines.append(f"  {op.method.ljust(width)}  {op.path}{summary}{extra}")
         if self.problem:
@@ -1108,6 +1157,7 @@ class Explorer(_Live, widgets.VBox):
 
     def routes_changed(self) -> None:
         self.ops, self.spec, self.problem = read_operations(self.session)
+        self.unreachable = unreachable_operations(self.session.current_app())
         self.redraws += 1
         labels = {op.label for op in self.ops}
         for label in [k for k in self.views if k not in labels]:
@@ -1116,7 +1166,7 @@ class Explorer(_Live, widgets.VBox):
             view = self.views.get(op.label)
             if view is None:
                 self.views[op.label] = OperationView(self, op)
-            elif view.op != op:
+            else:
                 view.update(op)
         self._draw()
 
@@ -1229,6 +1279,10 @@ def try_command(session: Any, argv: list[str]) -> RequestBuilder:
         if problem:
             raise WidgetArgsError(problem)
         matches = [op for op in ops if op.path == argv[0]]
+        if not matches:  # a concrete path: /items/42 fills in item_id
+            for method in dict.fromkeys(op.method for op in ops):
+                with contextlib.suppress(_forms.OperationNotFound):
+                    matches.append(_forms.find_operation(ops, method, argv[0])[0])
         if not matches:
             known = ", ".join(op.label for op in ops[:8]) or "none yet"
             msg = f"%nbapi try {argv[0]!r}: no operation on that path; use one of {known}"
@@ -1240,7 +1294,7 @@ def try_command(session: Any, argv: list[str]) -> RequestBuilder:
                 f"e.g. %nbapi try GET {argv[0]}"
             )
             raise WidgetArgsError(msg)
-        return request_builder(matches[0].method, matches[0].path, session=session)
+        return request_builder(matches[0].method, argv[0], session=session)
     if len(argv) > 2:
         msg = (
             f"%nbapi try takes METHOD PATH, got {' '.join(argv)!r}; "

@@ -8,7 +8,8 @@ Usage (from anywhere)::
 
 Each notebook runs in a fresh ``python3`` kernel with ``notebooks/`` as its working
 directory, like nbval runs it, and is written back with its new outputs, execution
-counts and a clean kernelspec, without widget state (it changes on every run). A
+counts and a clean kernelspec, without widget state (it changes on every run). Cells
+tagged ``nbval-skip`` are left unrun and without outputs, as nbval leaves them. A
 notebook whose cell raises is NOT saved (the old file stays) and the script exits
 with status 1 after running the others.
 """
@@ -41,10 +42,17 @@ def run(path: Path, timeout: int) -> tuple[Path, str | None, float]:
         resources={"metadata": {"path": str(HERE)}},
         record_timing=False,  # no dates in the saved metadata
     )
+    # Cells tagged nbval-skip (an exercise's check, for the learner to run once they have
+    # answered) are not run here either: they are saved without outputs.
+    skipped = {i: c for i, c in enumerate(nb.cells) if "nbval-skip" in c.metadata.get("tags", [])}
+    nb.cells = [c for i, c in enumerate(nb.cells) if i not in skipped]
     try:
         client.execute()
     except CellExecutionError as exc:
         return path, str(exc).strip().splitlines()[-1], time.monotonic() - start
+    for index, cell in sorted(skipped.items()):
+        cell.outputs, cell.execution_count = [], None
+        nb.cells.insert(index, cell)
     for cell in nb.cells:
         # nbclient may leave execution metadata behind; keep diffs to what changed.
         cell.metadata.pop("execution", None)

@@ -246,8 +246,7 @@ def test_report_names_every_cell_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ExportError) as caught:
         export_path(path, tmp_path / "out")
     assert [p.index for p in caught.value.problems] == [0, 1]
-    first = caught.value.report().splitlines()[1]
-    assert first.startswith("  cell 0 ('%%route GET /x status_code=A'):")
+    assert caught.value.report().splitlines()[1].startswith("  cell In[1] ('%%route GET /x")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.ipynb"]  # no staging left behind
 
@@ -391,7 +390,8 @@ def test_request_cells_become_ordered_tests_with_shared_names() -> None:
         )
     )
     test_py = exported.test_py
-    assert test_py.index("def test_cell_02") < test_py.index("def test_cell_03")
+    # Named by In[N] as Restart & Run All numbers the cells (the third and fourth).
+    assert test_py.index("def test_cell_03") < test_py.index("def test_cell_04")
     assert "    global first\n" in test_py
     assert "    ITEMS.clear()\n    client.post(" in test_py  # state changes stay between requests
     assert "ITEMS.clear()" not in exported.app_py
@@ -444,13 +444,14 @@ def shop(tmp_path: Path) -> Path:
     return path
 
 
-def test_export_writes_three_files_and_replaces_only_its_own(shop: Path, tmp_path: Path) -> None:
+def test_export_writes_four_files_and_replaces_only_its_own(shop: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     result = export_path(shop, out)
     assert sorted(p.name for p in out.iterdir()) == [
         ".nbapi-export.json",
+        "README.md",
         "app.py",
         "keep.txt",
         "requirements.txt",
@@ -676,3 +677,30 @@ def test_command_line_errors_stay_on_one_line(
         status = exc.code
     assert status == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("view", "body_assert"),
+    [
+        (
+            "HTTP 500 Internal Server Error\n\nInternal Server Error\n\n"
+            "Traceback (most recent call last):\n  Cell In[3], line 2, in boom\n"
+            "ZeroDivisionError: division by zero",
+            'assert response.text == "Internal Server Error"',
+        ),
+        (
+            "HTTP 500 Internal Server Error\n\nTraceback (most recent call last):\n"
+            "ZeroDivisionError: division by zero",
+            'assert response.text == ""',
+        ),
+    ],
+)
+def test_the_handler_traceback_http_shows_is_not_expected_as_body(
+    view: str, body_assert: str
+) -> None:
+    from nbapi._export import expectation
+
+    assert expectation(view, verbose=False) == [
+        "assert response.status_code == 500, response.text",
+        body_assert,
+    ]

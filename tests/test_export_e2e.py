@@ -81,7 +81,8 @@ def notebook_schema(path: Path, until: int) -> dict[str, Any]:
     )
     with client.setup_kernel(env=_env()):
         for index, cell in enumerate(nb.cells[: until + 1]):
-            client.execute_cell(cell, index)
+            if "nbval-skip" not in cell.metadata.get("tags", []):  # as nbval runs it
+                client.execute_cell(cell, index)
         probe = nbformat.v4.new_code_cell(PROBE)
         nb.cells.append(probe)
         client.execute_cell(probe, len(nb.cells) - 1)
@@ -175,8 +176,9 @@ def test_unfaithful_notebook_is_reported_and_nothing_written(
     # PRICES (kernel state not in the notebook) is read only inside a function body:
     # a note of a written export, not a refusal (issue 12, item 14).
     assert lines[0].startswith("cannot export 'unfaithful.ipynb' faithfully: 2 problem(s)")
-    assert lines[1].startswith("  cell 2 ('scratch = 1'): %reset_selective has no plain-Python")
-    assert lines[2] == "  cell 3 ('def broken(:'): syntax error at line 1: invalid syntax"
+    assert lines[1].startswith("  cell In[3] ('scratch = 1'): %reset_selective has no plain-Python")
+    # Numbered as a Restart & Run All numbers them (the export's fresh run).
+    assert lines[2] == "  cell In[4] ('def broken(:'): syntax error at line 1: invalid syntax"
 
 
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=[p.stem for p in TUTORIALS])
@@ -285,6 +287,9 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
         client.start_channels()
         try:
             client.wait_for_ready(timeout=60)
+            # The saved file shows In[1] to In[18]; this kernel runs 19 cells before exporting.
+            for _ in range(19):
+                client.execute_interactive("pass", timeout=60)
             shown: list[str] = []
             reply = client.execute_interactive(
                 "%load_ext nbapi\n%nbapi export",
@@ -304,4 +309,89 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
     assert reply["content"]["status"] == "ok", shown
     text = "".join(shown)
     assert text.startswith("exported shop.ipynb to shop-export: app.py (4 %%route cells)"), text
+    assert (
+        "note: 1 cell ran in this kernel after the notebook was last saved (In[19]); the export "
+        "reads the saved file: save the notebook and export again to include them"
+    ) in text
     assert (root / "work" / "shop-export" / "test_app.py").is_file()
+
+
+# -- export from the truth: a fresh run, not whatever the saved outputs show -----------------
+def tampered_shop(tmp_path: Path) -> Path:
+    """shop.ipynb as a drifted kernel saves it: a price edited, counts out of order, a bad cell."""
+    nb = nbformat.read(RESOURCES / "shop.ipynb", as_version=4)
+    first = next(c for c in nb.cells if c.get("source") == "%http GET /items/1")
+    first.outputs[0]["data"]["text/plain"] = (
+        'HTTP 200 OK\n\n{\n  "name": "Lamp",\n  "price": 99.0\n}'
+    )
+    first.execution_count = 42
+    failing = nbformat.v4.new_code_cell("missing_name + 1")  # raises NameError in a fresh run
+    nb.cells.insert(nb.cells.index(first) + 1, failing)
+    notebook = tmp_path / "shop.ipynb"
+    nbformat.write(nb, notebook)
+    return notebook
+
+
+def test_export_takes_expectations_from_a_fresh_run_not_tampered_outputs(tmp_path: Path) -> None:
+    notebook = tampered_shop(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbapi", "export", str(notebook), "-o", str(tmp_path / "fresh")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("exported shop.ipynb to fresh: app.py (4 %%route cells)")
+    # The failing cell is named as Jupyter numbers it in Restart & Run All, and left out.
+    assert (
+        "  note: cell In[7] raised NameError: name 'missing_name' is not defined in a fresh run; "
+        "it was left out (fix it, or tag it nbapi-skip)"
+    ) in lines
+    test_py = (tmp_path / "fresh" / "test_app.py").read_text()
+    assert "99.0" not in test_py
+    assert "missing_name" not in test_py + (tmp_path / "fresh" / "app.py").read_text()
+    ran = run_exported_tests(tmp_path / "fresh")
+    assert ran.returncode == 0, ran.stdout[-3000:]
+
+    # The README's commands work as pasted (the install step is what pip reads).
+    readme = (tmp_path / "fresh" / "README.md").read_text()
+    assert "pip install -r requirements.txt\npython -m pytest test_app.py\n" in readme
+    assert "module globals (`ITEMS`)" in readme
+    required = (tmp_path / "fresh" / "requirements.txt").read_text()
+    assert {"pytest", "httpx2", "fastapi", "uvicorn"} <= {
+        line.split("==")[0] for line in required.splitlines() if not line.startswith("#")
+    }
+
+
+def test_saved_outputs_are_used_when_asked_and_their_drift_is_named(tmp_path: Path) -> None:
+    notebook = tampered_shop(tmp_path)
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:  # the failing cell never ran in the saved copy
+        if cell.get("source") == "missing_name + 1":
+            cell.metadata["tags"] = ["nbapi-skip"]
+    nbformat.write(nb, notebook)
+    out = tmp_path / "saved"
+    assert main_export([str(notebook), "-o", str(out), "--saved-outputs"], tmp_path) == 0
+    shown = (tmp_path / "stdout.txt").read_text()
+    assert (
+        "  note: the saved outputs are not from one clean run in order (a cell shows In[42] "
+        "where Restart & Run All shows In[6])"
+    ) in shown
+    assert "99.0" in (out / "test_app.py").read_text()  # as asked: what the outputs show
+    assert run_exported_tests(out).returncode != 0  # ... which the app does not do
+
+
+def main_export(argv: list[str], cwd: Path) -> int:
+    done = subprocess.run(
+        [sys.executable, "-m", "nbapi", "export", *argv],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+        cwd=cwd,
+    )
+    (cwd / "stdout.txt").write_text(done.stdout + done.stderr)
+    return done.returncode

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import queue
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,30 @@ class Outputs:
     results: list[str] = field(default_factory=list)  # text/plain of execute_result/display_data
     error: dict[str, Any] | None = None
     order: list[str] = field(default_factory=list)  # "display_data", "stream:stderr", ...
+    msg_id: str = ""
+    execution_count: int | None = None
+
+
+# Every IOPub message seen, by the msg_id of the request it answers: display updates and
+# output sent later (from nbapi's threads) to an earlier cell are looked up here.
+SEEN: dict[str, list[dict[str, Any]]] = {}
+
+
+def later_messages(
+    client: Any, msg_id: str, found: Callable[[list[dict[str, Any]]], bool], timeout: float = 15
+) -> list[dict[str, Any]]:
+    """IOPub messages for the cell ``msg_id``, read until ``found(messages)`` holds."""
+    deadline = time.monotonic() + timeout
+    while not found(SEEN.get(msg_id, [])):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no such output for {msg_id}: {SEEN.get(msg_id)}")
+        try:
+            message = client.get_iopub_msg(timeout=min(left, 1.0))
+        except queue.Empty:
+            continue
+        SEEN.setdefault(message["parent_header"].get("msg_id", ""), []).append(message)
+    return SEEN[msg_id]
 
 
 def execute(client: Any, code: str, cell_id: str | None = None, timeout: float = 30) -> Outputs:
@@ -40,9 +66,10 @@ def execute(client: Any, code: str, cell_id: str | None = None, timeout: float =
     message = client.session.msg("execute_request", content, metadata=metadata)
     client.shell_channel.send(message)
     msg_id = message["header"]["msg_id"]
-    outputs = Outputs()
+    outputs = Outputs(msg_id=msg_id)
     while True:
         reply = client.get_iopub_msg(timeout=timeout)
+        SEEN.setdefault(reply["parent_header"].get("msg_id", ""), []).append(reply)
         if reply["parent_header"].get("msg_id") != msg_id:
             continue
         kind, data = reply["msg_type"], reply["content"]
@@ -63,6 +90,7 @@ def execute(client: Any, code: str, cell_id: str | None = None, timeout: float =
         reply = client.get_shell_msg(timeout=timeout)
         if reply["parent_header"].get("msg_id") == msg_id:
             outputs.status = reply["content"]["status"]
+            outputs.execution_count = reply["content"].get("execution_count")
             return outputs
 
 

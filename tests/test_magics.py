@@ -346,13 +346,13 @@ def test_path_parameter_declared_by_a_dependency_does_not_warn(
         (
             "GET /x",
             "def broken(:\n    pass\n",
-            "syntax error in the %%route cell at line 1: invalid syntax; "
+            "syntax error in the %%route cell at line 2: invalid syntax; "
             "fix the cell and run it again (no route was changed)",
         ),
         (
             "GET /x",
             "def handler():\n    return 1\n1 / 0\n",
-            "the %%route cell raised ZeroDivisionError: division by zero at line 3; "
+            "the %%route cell raised ZeroDivisionError: division by zero at line 4; "
             "fix the cell and run it again (no route was changed)",
         ),
         ("GET /x status_code=", READ_ITEM, "cannot read the keywords 'status_code='"),
@@ -744,3 +744,138 @@ def test_route_cell_python_cannot_read_is_one_line(shell: Any, body: str) -> Non
 def test_route_cell_with_odd_line_breaks_registers(shell: Any) -> None:
     route(shell, "GET /odd", "x = 1\x0c\ndef odd():\n    return x\n")
     assert http(shell, "GET /odd").json() == 1
+
+
+# -- cells own their routes in every direction ---------------------------------------------
+def test_a_route_cell_run_again_without_route_removes_its_route(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell("%%route GET /x\ndef x():\n    return 1\n", cell_id="c1")
+    shell.run_cell("%%route GET /y\ndef y():\n    return 2\n", cell_id="c2")
+    capsys.readouterr()
+    shell.run_cell("def x():\n    return 1\n", cell_id="c1")
+    assert capsys.readouterr().out == (
+        "nbapi: removed GET /x -> x(): this cell no longer defines it\n"
+    )
+    assert paths(shell.user_ns["app"]) == ["GET /y"]
+    assert http(shell, "GET /x").status_code == 404
+    assert "/x" not in http(shell, "GET /openapi.json").json()["paths"]
+    # A failing %%route cell keeps its route ("no route was changed").
+    shell.run_cell("%%route GET /y\ndef y(:\n", cell_id="c2")
+    assert paths(shell.user_ns["app"]) == ["GET /y"]
+
+
+def test_a_plain_decorator_cell_run_again_replaces_its_routes_in_place(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route(shell, "GET /first", "def first():\n    return 0\n")
+    shell.run_cell("@app.get('/a')\ndef a():\n    return 1\n", cell_id="plain")
+    route(shell, "GET /last", "def last():\n    return 0\n")
+    shell.run_cell("@app.get('/a')\ndef a():\n    return 2\n", cell_id="plain")
+    assert paths(shell.user_ns["app"]) == ["GET /first", "GET /a", "GET /last"]
+    assert http(shell, "GET /a").json() == 2
+    assert "nbapi warning" not in capsys.readouterr().err
+    shell.run_cell("@app.get('/b')\ndef b():\n    return 3\n", cell_id="plain")
+    assert paths(shell.user_ns["app"]) == ["GET /first", "GET /b", "GET /last"]
+    assert "nbapi: removed GET /a -> a(): this cell no longer defines it" in capsys.readouterr().out
+
+
+def test_plain_decorator_routes_get_the_route_warnings(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route(shell, "GET /users/{user_id}", "def read_user(user_id):\n    return user_id\n")
+    capsys.readouterr()
+    shell.run_cell("@app.get('/users/me')\ndef read_me():\n    return 'me'\n", cell_id="me")
+    assert capsys.readouterr().err == (
+        "nbapi warning: GET /users/me by read_me() is shadowed by /users/{user_id} of "
+        "read_user(), which was registered earlier and matches first; register the fixed path first\n"
+    )
+    # A cell that changes no route warns about nothing.
+    shell.run_cell("x = 1", cell_id="other")
+    assert capsys.readouterr().err == ""
+
+
+def test_nbapi_remove_takes_out_any_route(shell: Any) -> None:
+    shell.run_cell("from fastapi import FastAPI\napp = FastAPI()")
+    shell.run_cell("@app.get('/items/{item_id}')\ndef read(item_id: int):\n    return item_id\n")
+    route(shell, "POST /items", "def create():\n    return 1\n")
+    removed = shell.run_line_magic("nbapi", "remove GET /items/<item_id>")
+    assert repr(removed) == "removed GET /items/{item_id} -> read()"
+    assert paths(shell.user_ns["app"]) == ["POST /items"]
+    assert repr(shell.run_line_magic("nbapi", "remove post /items")) == (
+        "removed POST /items -> create()"
+    )
+    with pytest.raises(UsageError, match=r"^no GET /items route in the app; "):
+        shell.run_line_magic("nbapi", "remove GET /items")
+    with pytest.raises(UsageError, match=r"usage: %nbapi remove METHOD PATH"):
+        shell.run_line_magic("nbapi", "remove /items")
+
+
+# -- errors where you look --------------------------------------------------------------
+def test_http_to_a_failing_handler_shows_its_traceback_below_the_500(shell: Any) -> None:
+    cell = "%%route GET /boom\ndef boom():\n    x = 0\n    return 1 / x\n"
+    shell.run_cell(cell, store_history=True, cell_id="b")
+    number = shell.execution_count - 1  # the In[N] the %%route cell ran as
+    result = shell.run_cell("%http GET /boom", store_history=True)
+    lines = repr(result.result).splitlines()
+    # Lines counted from the cell's first line (%%route), as Jupyter shows them.
+    assert lines[:6] == [
+        "HTTP 500 Internal Server Error",
+        "",
+        "Internal Server Error",
+        "",
+        "Traceback (most recent call last):",
+        f"  Cell In[{number}], line 4, in boom",
+    ]
+    assert lines[6] == "    return 1 / x"
+    assert lines[-1] == "ZeroDivisionError: division by zero"
+    assert not [line for line in lines if "starlette" in line or "nbapi" in line]
+    assert result.result.error.endswith("ZeroDivisionError: division by zero")
+    # The next request that works shows no stale traceback.
+    shell.run_cell("%%route GET /boom\ndef boom():\n    return 1\n", cell_id="b")
+    assert repr(shell.run_cell("%http GET /boom").result) == "HTTP 200 OK\n\n1"
+
+
+def test_live_server_errors_no_cell_shows_are_announced_before_the_next_cell(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nbapi._runner import LogEntry
+    from nbapi._session import current_session
+
+    shell.run_cell("@app.get('/boom')\ndef boom():\n    return 1 / 0\n")
+    entry = LogEntry("server", "GET", "/boom", 500, "ZeroDivisionError: division by zero", "tb")
+    for listener in current_session().runner.listeners:
+        listener(entry)
+    capsys.readouterr()
+    shell.run_cell("print('next')")
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "nbapi: the live server's handlers raised an error since the last cell "
+        "(last: 500 GET /boom: ZeroDivisionError: division by zero); see %nbapi log --errors\n"
+    )
+    assert captured.out == "next\n"
+    shell.run_cell("print('again')")
+    assert capsys.readouterr().err == ""  # announced once
+
+
+def test_log_errors_with_no_errors_says_so(shell: Any) -> None:
+    route(shell, "GET /fine", "def fine():\n    return 1\n")
+    http(shell, "GET /fine")
+    assert repr(shell.run_line_magic("nbapi", "log --errors")) == "nbapi log: no handler errors"
+
+
+def test_a_cell_that_raises_loses_none_of_its_routes(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell("%%route GET /x\ndef x():\n    return 1\n", cell_id="c1")
+    shell.run_cell("@app.get('/p')\ndef p():\n    return 2\n", cell_id="c2")
+    capsys.readouterr()
+    # The %%route line taken out, and a typo: nothing is removed until the cell runs clean.
+    shell.run_cell("def x():\n    return 1 / undefined_name\nx()\n", cell_id="c1")
+    shell.run_cell("1 / 0\n@app.get('/p')\ndef p():\n    return 3\n", cell_id="c2")
+    assert "nbapi: removed" not in capsys.readouterr().out
+    assert paths(shell.user_ns["app"]) == ["GET /x", "GET /p"]
+    assert http(shell, "GET /p").json() == 2
+    shell.run_cell("@app.get('/p')\ndef p():\n    return 3\n", cell_id="c2")
+    assert paths(shell.user_ns["app"]) == ["GET /x", "GET /p"]
+    assert http(shell, "GET /p").json() == 3

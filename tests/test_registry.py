@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from nbapi._registry import Registry, RouteError
+from nbapi._registry import Registry, RouteError, added_warnings, remove_route, unreachable
 from nbapi._spec import parse_route_line
 
 
@@ -194,3 +194,124 @@ def test_handler_whose_annotation_breaks_openapi_is_refused() -> None:
     assert len(str(caught.value).splitlines()) == 1
     assert "/f" not in user_paths(app)
     assert TestClient(app).get("/openapi.json").status_code == 200
+
+
+# -- cells own the routes they add with plain code ------------------------------------
+def plain_cell(app: FastAPI, registry: Registry, owner: str | None, paths: list[str]) -> Any:
+    """What a cell with one ``@app.get(path)`` per path does, then post_run_cell."""
+    before = {id(route) for route in app.router.routes}
+    for path in paths:
+        app.get(path)(lambda path=path: path)
+    return registry.settle_cell(app, owner, before, ran_route=False)
+
+
+def test_plain_routes_are_replaced_in_place_when_their_cell_runs_again() -> None:
+    app, registry = FastAPI(), Registry()
+    plain_cell(app, registry, "a", ["/a"])
+    plain_cell(app, registry, "b", ["/b"])
+    removed, added = plain_cell(app, registry, "a", ["/a", "/a2"])
+    assert [r.path for r in removed] == ["/a"]
+    assert [r.path for r in added] == ["/a", "/a2"]
+    assert user_paths(app) == ["/a", "/a2", "/b"]
+    removed, added = plain_cell(app, registry, "a", [])
+    assert ([r.path for r in removed], added) == (["/a", "/a2"], [])
+    assert user_paths(app) == ["/b"]
+
+
+def test_a_cell_without_id_keeps_adding() -> None:
+    app, registry = FastAPI(), Registry()
+    plain_cell(app, registry, None, ["/a"])
+    removed, _ = plain_cell(app, registry, None, ["/a"])
+    assert removed == []
+    assert user_paths(app) == ["/a", "/a"]
+
+
+def test_a_route_cell_run_without_route_loses_its_route() -> None:
+    app, registry = FastAPI(), Registry()
+    register(registry, app, "cell", "GET /x", lambda: 1)
+    register(registry, app, "other", "GET /y", lambda: 2)
+    # %%route ran in the cell: its route stays.
+    before = {id(route) for route in app.router.routes}
+    assert registry.settle_cell(app, "cell", before, ran_route=True) == ([], [])
+    # The same cell, now plain code that makes the route with a decorator: it takes its place.
+    removed, _ = plain_cell(app, registry, "cell", ["/x"])
+    assert [r.path for r in removed] == ["/x"]
+    assert user_paths(app) == ["/x", "/y"]
+    assert TestClient(app).get("/x").json() == "/x"
+    assert "cell" not in registry.owned(app)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "message"),
+    [
+        ("/users/{user_id}", "/users/me", "GET /users/me by two() is shadowed by /users/{user_id}"),
+        ("/items/{item_id}", "/items/{item_id}", "GET /items/{item_id} by two() is unreachable"),
+        ("/users/me", "/users/{user_id}", None),
+        ("/a/{x}", "/b", None),
+    ],
+)
+def test_conflicts_between_plain_routes(first: str, second: str, message: str | None) -> None:
+    app = FastAPI()
+    app.get(first, name="one")(lambda: 1)
+    app.get(second, name="two")(lambda: 2)
+    routes = app.router.routes
+    warnings = [w for w in added_warnings(routes, [routes[-1]]) if "path parameter" not in w]
+    hidden = unreachable(routes)
+    if message is None:
+        assert warnings == []
+        assert id(routes[-1]) not in hidden
+    else:
+        assert warnings[0].startswith(message)
+        assert hidden[id(routes[-1])].startswith(message)
+
+
+def test_a_route_put_before_another_warns_about_the_one_it_hides() -> None:
+    app = FastAPI()
+    app.get("/users/me", name="read_me")(lambda: "me")
+    app.get("/users/{user_id}", name="read_user")(lambda user_id: user_id)
+    routes = app.router.routes
+    assert added_warnings(routes, [routes[-1]]) == []
+    routes.insert(len(routes) - 2, routes.pop())  # the pattern now comes first
+    assert added_warnings(routes, [routes[-2]]) == [
+        "GET /users/me by read_me() is shadowed by /users/{user_id} of read_user(), "
+        "which was registered earlier and matches first; register the fixed path first"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "lines", "left"),
+    [
+        ("GET", "/items/{item_id}", ["removed GET /items/{item_id} -> read()"], ["/other"]),
+        ("get", "/items/<item_id>", ["removed GET /items/{item_id} -> read()"], ["/other"]),
+        ("GET", "/items/:item_id", ["removed GET /items/{item_id} -> read()"], ["/other"]),
+    ],
+)
+def test_remove_route_in_any_path_syntax(
+    method: str, path: str, lines: list[str], left: list[str]
+) -> None:
+    app = FastAPI()
+    app.get("/items/{item_id}", name="read")(lambda item_id: item_id)
+    app.get("/other")(lambda: 0)
+    assert remove_route(app, method, path) == lines
+    assert user_paths(app) == left
+    assert TestClient(app).get("/items/1").status_code == 404
+
+
+def test_remove_one_method_of_a_route_keeps_the_others() -> None:
+    app = FastAPI()
+    app.api_route("/x", methods=["GET", "POST"], name="both")(lambda: 1)
+    assert remove_route(app, "POST", "/x") == ["removed POST /x from both()"]
+    client = TestClient(app)
+    assert client.get("/x").status_code == 200
+    assert client.post("/x").status_code == 405
+
+
+def test_remove_a_missing_route_is_one_line_with_a_hint() -> None:
+    app = FastAPI()
+    app.get("/items/{item_id}")(lambda item_id: item_id)
+    with pytest.raises(RouteError) as info:
+        remove_route(app, "GET", "/item/{item_id}")
+    assert str(info.value) == (
+        "no GET /item/{item_id} route in the app; did you mean '/items/{item_id}'? "
+        "%nbapi routes lists them (routes inside an included router are removed from the router)"
+    )

@@ -363,7 +363,7 @@ def test_handler_error_gives_500_keeps_serving_and_is_logged(served: Any) -> Non
     # Only the user's frame is shown, named after its cell, not starlette's or nbapi's.
     frames = [line for line in lines if line.startswith("      ") and ", line " in line]
     assert len(frames) == 1
-    assert re.fullmatch(r"      Cell In\[\d+\], line 2, in boom", frames[0])
+    assert re.fullmatch(r"      Cell In\[\d+\], line 3, in boom", frames[0])
     assert lines[-1] == "200 GET /fine (server)"
     full = repr(served.run_line_magic("nbapi", "log --full"))
     assert "starlette" in full

@@ -172,7 +172,7 @@ def test_handler_error_is_shown_in_its_route_cell(kernel: tuple[KernelManager, A
     assert text[1] == (
         "last error: 500 GET /boom: ZeroDivisionError: division by zero (traceback: %nbapi log)"
     )
-    assert re.fullmatch(r"  Cell In\[\d+\], line 3, in boom", text[3])
+    assert re.fullmatch(r"  Cell In\[\d+\], line 4, in boom", text[3])
     assert text[-1] == "ZeroDivisionError: division by zero"
     # The next cell runs clean: no traceback or log record landed in its output.
     after = execute(client, "1 + 1")
