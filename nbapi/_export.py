@@ -1157,7 +1157,7 @@ class _Exporter:
                 # Only read when called (placeholders such as DBSession in FastAPI's own
                 # examples): app.py still imports, so a warning, not a refusal.
                 self.notes.append(
-                    f"cell {cell.index} ({cell.first!r}): its functions use "
+                    f"cell In[{cell.number}] ({cell.first!r}): its functions use "
                     f"{', '.join(sorted(missing))}, which no exported cell defines; app.py "
                     "imports, but calling them raises NameError until you define it"
                 )

@@ -23,6 +23,8 @@ from ._errors import UserError
 
 RUN_TIMEOUT = 120  # seconds per cell in the fresh run
 LEFT_OUT_TAG = "nbapi-skip"
+# Set in the fresh kernel: an export there would start a fresh run of its own, and so on.
+IN_FRESH_RUN = "NBAPI_IN_FRESH_RUN"
 
 
 class RunError(UserError):
@@ -56,7 +58,16 @@ def fresh_run(notebook: Any, directory: Path) -> tuple[Any, list[str]]:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    if os.environ.get(IN_FRESH_RUN):
+        msg = (
+            "nbapi export runs the notebook in a fresh kernel, and this is one: an export "
+            "here would run it again; use --saved-outputs inside such a run"
+        )
+        raise RunError(msg)
     executed = copy.deepcopy(notebook)
+    for cell in _code_cells(executed):
+        if "nbapi export" in _source(cell):  # the notebook exporting itself: not in its own run
+            cell.setdefault("metadata", {}).setdefault("tags", []).append("skip-execution")
     spec = executed.get("metadata", {}).get("kernelspec", {})
     client = NotebookClient(
         executed,
@@ -68,6 +79,7 @@ def fresh_run(notebook: Any, directory: Path) -> tuple[Any, list[str]]:
     )
     env = dict(os.environ)
     env.pop("JPY_SESSION_NAME", None)  # the fresh kernel is no notebook's own kernel
+    env[IN_FRESH_RUN] = "1"
     failed: list[BaseException] = []
 
     def run() -> None:

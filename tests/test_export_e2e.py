@@ -30,6 +30,7 @@ import pytest
 from nbclient import NotebookClient
 
 from nbapi._export import ExportError, export_notebook, export_path
+from nbapi._rerun import RunError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = Path(__file__).resolve().parent / "resources" / "export"
@@ -395,3 +396,28 @@ def main_export(argv: list[str], cwd: Path) -> int:
     )
     (cwd / "stdout.txt").write_text(done.stdout + done.stderr)
     return done.returncode
+
+
+def test_a_notebook_that_exports_itself_is_not_exported_again_in_its_fresh_run(
+    tmp_path: Path,
+) -> None:
+    # Notebooks 27 and 28 end with `%nbapi export` of themselves: in the fresh run that
+    # cell would start another fresh run, and so on, until a cell timed out.
+    nb = nbformat.read(RESOURCES / "shop.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("%nbapi export shop.ipynb nested"))
+    notebook = tmp_path / "shop.ipynb"
+    nbformat.write(nb, notebook)
+    result = export_path(notebook, tmp_path / "out", fresh=True)
+    assert result.exported.tests
+    assert not (tmp_path / "nested").exists()  # the cell did not run in the fresh run
+
+
+def test_an_export_inside_a_fresh_run_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBAPI_IN_FRESH_RUN", "1")
+    with pytest.raises(RunError) as caught:
+        export_path(RESOURCES / "shop.ipynb", tmp_path / "out", fresh=True)
+    assert "use --saved-outputs inside such a run" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
