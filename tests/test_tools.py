@@ -39,6 +39,7 @@ def test_locked_keeps_the_pins_for_this_python() -> None:
         ({"a": "1"}, {}, ["a: 1 -> (gone)"]),
         ({}, {"b": "3"}, ["b: (not locked) -> 3"]),
         ({"b": "1", "a": "1"}, {"a": "2", "b": "2", "nbapi": "0.1.0"}, ["a: 1 -> 2", "b: 1 -> 2"]),
+        ({}, {"pip": "23.2.1", "setuptools": "65.5.0"}, []),  # what a new venv brings
     ],
 )
 def test_drift_lists_what_differs(
