@@ -14,6 +14,7 @@ the lock), 2 when the scratch environment cannot be built.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drift: {len(changes)} package(s) differ from {LOCK.relative_to(ROOT)}")
         for line in changes:
             print("  " + line)
+        # The scratch venv as if activated: tests start kernels and tools from PATH.
+        env = {**os.environ, "VIRTUAL_ENV": str(env_dir)}
+        env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         tests = subprocess.run(
             [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
-            cwd=ROOT, capture_output=True, text=True, timeout=TEST_TIMEOUT,
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=TEST_TIMEOUT,
         )  # fmt: skip
         lines = tests.stdout.strip().splitlines()
         failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
