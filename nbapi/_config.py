@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -99,19 +98,6 @@ class NbAPI(Configurable):
             return check_public_url(proposal["value"])
         except PublicURLError as exc:
             raise TraitError(str(exc)) from None
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and every loopback address (all of 127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 def invalid_options(section: Mapping[str, Any]) -> dict[str, str]:

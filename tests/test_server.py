@@ -220,6 +220,23 @@ def test_ipv6_loopback(shell: Any) -> None:
         shell.run_line_magic("nbapi", "stop")
 
 
+# -- issue 14, move 4: the printed link connects, whatever form the host takes ----------------------
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "::", "0.0.0.0", "127.0.0.2"])
+def test_printed_link_connects(shell: Any, host: str) -> None:
+    port = free_port()
+    view = shell.run_line_magic("nbapi", f"serve --host {host} --port {port}")
+    try:
+        route(shell, "GET /six", "def six():\n    return 6")
+        link = re.search(r"serving the kernel's app at (\S+)", repr(view))
+        assert link is not None, repr(view)
+        assert link.group(1).endswith(f":{port}/"), link.group(1)
+        response = httpx2.get(link.group(1) + "six", timeout=5)
+        assert response.status_code == 200, response.text
+        assert response.json() == 6
+    finally:
+        shell.run_line_magic("nbapi", "stop")
+
+
 def test_autostart_on_first_route(shell: Any, capsys: Any) -> None:
     port = free_port()
     shell.run_line_magic("config", f"NbAPI.port = {port}")
