@@ -9,6 +9,8 @@ from typing import Any
 from traitlets import Bool, CaselessStrEnum, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
+from ._errors import first_line
+
 
 class NbAPI(Configurable):
     """Options for nbapi's kernel app, its live server and the links it prints."""
@@ -115,5 +117,5 @@ def invalid_options(section: Mapping[str, Any]) -> dict[str, str]:
         try:
             setattr(probe, name, value)
         except TraitError as exc:
-            refused[name] = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+            refused[name] = first_line(str(exc)) or "refused"
     return refused

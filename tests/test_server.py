@@ -16,7 +16,13 @@ import pytest
 from IPython.core.error import UsageError
 
 from nbapi._docs_assets import ASSET_PREFIX, rewrite_html
-from nbapi._server import LiveServer, _host_warning, bind_port, user_traceback
+from nbapi._server import (
+    LiveServer,
+    _host_warning,
+    bind_port,
+    route_error_text,
+    user_traceback,
+)
 from nbapi._session import Session
 
 pytestmark = pytest.mark.server
@@ -386,6 +392,25 @@ def test_handler_error_gives_500_keeps_serving_and_is_logged(served: Any) -> Non
     assert "starlette" in full
     errors_only = repr(served.run_line_magic("nbapi", "log --errors"))
     assert "/fine" not in errors_only
+
+
+# -- issue 14, move 5: an exception's message in one line -------------------------------------------
+def test_validation_error_in_a_handler_is_one_log_line(served: Any) -> None:
+    # pydantic's ValidationError says one thing per line; the log entry keeps the first.
+    url = base(served)
+    run(served, "from pydantic import BaseModel\nclass Item(BaseModel):\n    name: str")
+    route(served, "GET /invalid", "def invalid():\n    return Item.model_validate({})")
+    assert httpx2.get(url + "invalid").status_code == 500
+    settle(lambda: len(session_of(served).runner.log) == 1)
+    entry = session_of(served).runner.log[-1]
+    assert entry.error == "ValidationError: 1 validation error for Item"
+    assert route_error_text(entry) == (
+        "last error: 500 GET /invalid: ValidationError: 1 validation error for Item "
+        "(traceback: %nbapi log)"
+    )
+    lines = repr(served.run_line_magic("nbapi", "log")).splitlines()
+    assert lines[1] == "500 GET /invalid (server)  ValidationError: 1 validation error for Item"
+    assert lines[2] == "    Traceback (most recent call last):"
 
 
 def test_user_traceback_keeps_user_frames_only() -> None:
