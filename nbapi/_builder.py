@@ -21,6 +21,7 @@ from . import _forms
 from ._errors import UserError
 from ._fields import FieldRow, mark_field
 from ._forms import Auth, FormField, FormWarning, Operation, PreparedRequest
+from ._session import NOT_RUNNING
 from ._views import (
     CSS,
     _Live,
@@ -395,17 +396,17 @@ class RequestBuilder(_Live, widgets.VBox):
     # -- sending ------------------------------------------------------------------------
     def _client(self) -> tuple[httpx2.Client | None, str]:
         if self.target.value == LIVE_SERVER:
-            server = self.session.server
-            if server is None or not getattr(server, "running", False):
-                return None, "the live server is not running; start it with %nbapi serve"
+            server = self.session.running_server()
+            if server is None:
+                return None, NOT_RUNNING
             return server.client(), ""
         self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
         return self.session.client, ""
 
     def base_url(self) -> str:
         """Where curl and httpx code send the request: the live server, or where it would be."""
-        server = self.session.server
-        if server is not None and getattr(server, "running", False):
+        server = self.session.running_server()
+        if server is not None:
             return str(server.url).rstrip("/")
         config = self.session.config
         return f"http://{config.host}:{config.port}"

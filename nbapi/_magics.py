@@ -42,7 +42,7 @@ from ._config import NbAPI, invalid_options
 from ._errors import UserError, error_line, one_line
 from ._registry import added_warnings, route_rows, unreachable
 from ._runner import LogEntry
-from ._session import Session, set_current
+from ._session import NOT_RUNNING, Session, set_current
 from ._spec import parse_route_line
 
 _FORMATTER = FullEvalFormatter()
@@ -557,10 +557,9 @@ class NbAPIMagics(Magics):
             return text
 
     def _server_client(self) -> Any:
-        server = self.session.server
-        if server is None or not getattr(server, "running", False):
-            msg = "the live server is not running; start it with %nbapi serve, or drop --server"
-            raise UsageError(msg)
+        server = self.session.running_server()
+        if server is None:
+            raise UsageError(f"{NOT_RUNNING}, or drop --server")
         return server.client()
 
     # -- %nbapi -------------------------------------------------------------------

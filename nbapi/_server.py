@@ -36,6 +36,7 @@ from ._access import REFUSED_BODY, Gate, access_mode, gated
 from ._errors import UserError
 from ._hosts import connect_host, is_ipv6, is_loopback, local_url, url_host
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
+from ._session import NOT_RUNNING
 
 if TYPE_CHECKING:
     import httpx2
@@ -342,8 +343,7 @@ class LiveServer:
         import httpx2
 
         if not self.running:
-            msg = "the live server is not running; start it with %nbapi serve"
-            raise ServerError(msg)
+            raise ServerError(NOT_RUNNING)
         if self._client is None:
             self._client = httpx2.Client(base_url=self.url.rstrip("/"), timeout=30)
         return self._client
