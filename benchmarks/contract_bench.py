@@ -65,7 +65,7 @@ CELLS = (
 def measure(ip: Any, count: int, samples: int) -> dict[str, float]:
     """Median time of one re-run in each mode; the modes take turns, one re-run each."""
     import nbapi._magics as magics
-    import nbapi._widgets as widgets_module
+    import nbapi._views as widgets_module  # read_operations looks app_document up there
     from nbapi import explorer
     from nbapi._checkpoints import tracker
     from nbapi._contract import diff_documents

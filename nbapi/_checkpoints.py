@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from ._config import NbAPI
 from ._contract import ContractError, Diff, diff_documents, load_document, operations
+from ._errors import error_line
 from ._openapi import Tracker
 from ._rules import Change, Policy
 from ._session import Session
@@ -55,9 +56,8 @@ def app_openapi(app: FastAPI) -> dict[str, Any]:
     try:
         return app.openapi()
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         msg = (
-            f"FastAPI cannot generate the app's OpenAPI ({type(exc).__name__}: {first}); "
+            f"FastAPI cannot generate the app's OpenAPI ({error_line(exc)}); "
             "fix the route it names, then run this again"
         )
         raise ContractError(msg) from None

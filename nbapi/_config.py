@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 from traitlets import Bool, CaselessStrEnum, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
+
+from ._errors import first_line
 
 
 class NbAPI(Configurable):
@@ -101,19 +102,6 @@ class NbAPI(Configurable):
             raise TraitError(str(exc)) from None
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and every loopback address (all of 127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
 def invalid_options(section: Mapping[str, Any]) -> dict[str, str]:
     """The options of a ``NbAPI`` config section that would be refused, with why.
 
@@ -129,5 +117,5 @@ def invalid_options(section: Mapping[str, Any]) -> dict[str, str]:
         try:
             setattr(probe, name, value)
         except TraitError as exc:
-            refused[name] = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+            refused[name] = first_line(str(exc)) or "refused"
     return refused

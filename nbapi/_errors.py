@@ -16,5 +16,17 @@ def one_line(text: str) -> str:
     return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+def first_line(text: str) -> str:
+    """The first line of ``text`` that is not blank, stripped ("" when there is none)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def error_line(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"``, or just the type's name: an exception in
+    one line (a pydantic ``ValidationError`` says one thing per line)."""
+    text = first_line(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class UserError(ValueError):
     """Bad input from the user; the message names the bad value and the fix, in one line."""

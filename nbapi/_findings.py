@@ -109,8 +109,8 @@ class Finding:
     @property
     def curl(self) -> str:
         """The request as curl, to the live server (nbapi's first port when none runs)."""
-        server = getattr(self.session, "server", None)
-        if server is not None and getattr(server, "running", False):
+        server = self.session.running_server() if self.session is not None else None
+        if server is not None:
             return self.request.curl(server.url)
         return self.request.curl()
 

@@ -7,51 +7,43 @@ Pure data work (no IPython, no widgets), so every rule is testable on its own:
 must stay sendable); ``error_fields`` points a 422 ``detail`` at the fields;
 ``build_request`` turns form values into a :class:`PreparedRequest`, which also
 writes itself as curl, httpx code and an ``%%http`` cell.
+
+Schemas are read by ``nbapi._schema`` (``skeleton`` lives there); the checks and
+``error_fields`` live in ``nbapi._checks``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
-from ._client import validation_rows
+from ._checks import FormWarning as FormWarning  # re-exported: the form's public names
+from ._checks import _is_empty
+from ._checks import check_request as check_request
+from ._checks import error_fields as error_fields
 from ._errors import UserError
-
-PARAM_LOCATIONS = ("path", "query", "header", "cookie")
-METHOD_ORDER = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-CONSTRAINTS = (
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "minItems",
-    "maxItems",
+from ._schema import (
+    CONSTRAINTS,
+    PARAM_LOCATIONS,
+    _first_example,
+    _number,
+    resolve,
+    schema_kind,
+    skeleton,
 )
+from ._schema import MAX_DEPTH as MAX_DEPTH
+from ._schema import lookup as lookup
+from ._schema import scalar_text as scalar_text
+
+METHOD_ORDER = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 JSON = "application/json"
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-MAX_DEPTH = 8  # self-referencing models stop expanding here
-
-_STRING_FORMATS = {
-    "date-time": "2024-01-01T00:00:00Z",
-    "date": "2024-01-01",
-    "time": "12:00:00",
-    "duration": "P1D",
-    "email": "user@example.com",
-    "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
-    "uri": "http://127.0.0.1/",
-    "ipv4": "127.0.0.1",
-}
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 
@@ -61,76 +53,6 @@ class OperationNotFound(UserError):
 
 class TokenError(UserError):
     """The OAuth2 token endpoint gave no access token."""
-
-
-# -- reading the OpenAPI ------------------------------------------------------------
-def lookup(spec: Mapping[str, Any], ref: str) -> dict[str, Any]:
-    """The schema a local ``$ref`` (``#/components/schemas/Item``) points at, or {}."""
-    node: Any = spec
-    for part in ref.lstrip("#/").split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, Mapping) or part not in node:
-            return {}
-        node = node[part]
-    return dict(node) if isinstance(node, Mapping) else {}
-
-
-def resolve(schema: Mapping[str, Any] | None, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` with its top ``$ref`` followed and ``X | None`` collapsed to X.
-
-    Keys next to a ``$ref`` (``default``, ``description``) win over the target's;
-    a collapsed optional gets ``nullable: True``.
-    """
-    current = dict(schema or {})
-    for _ in range(MAX_DEPTH):
-        if "$ref" in current:
-            ref = current.pop("$ref")
-            current = {**lookup(spec, str(ref)), **current}
-            continue
-        for key in ("anyOf", "oneOf"):
-            options = current.get(key)
-            if isinstance(options, list):
-                real = [
-                    o for o in options if not (isinstance(o, Mapping) and o.get("type") == "null")
-                ]
-                if len(real) == 1 and isinstance(real[0], Mapping):
-                    rest = {k: v for k, v in current.items() if k != key}
-                    if len(real) < len(options):
-                        rest["nullable"] = True
-                    current = {**real[0], **rest}
-                    break
-        else:
-            all_of = current.get("allOf")
-            if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], Mapping):
-                rest = {k: v for k, v in current.items() if k != "allOf"}
-                current = {**all_of[0], **rest}
-                continue
-            types = current.get("type")
-            if isinstance(types, list):
-                real_types = [t for t in types if t != "null"]
-                if len(real_types) == 1:
-                    current["type"] = real_types[0]
-                    if len(real_types) < len(types):
-                        current["nullable"] = True
-            return current
-    return current
-
-
-def schema_kind(schema: Mapping[str, Any]) -> str:
-    """One word for an input: string, integer, number, boolean, enum, array, object, file, any."""
-    if "enum" in schema:
-        return "enum"
-    kind = schema.get("type")
-    if kind == "string" and (
-        schema.get("format") == "binary"
-        or str(schema.get("contentMediaType", "")).startswith(("application/octet", "image/"))
-    ):
-        return "file"
-    if kind in ("string", "integer", "number", "boolean", "array", "object", "null"):
-        return str(kind)
-    if "properties" in schema:
-        return "object"
-    return "any"
 
 
 @dataclass(frozen=True)
@@ -187,37 +109,6 @@ class FormField:
             "maxItems": "at most {} items",
         }
         return ", ".join(words[k].format(_number(v)) for k, v in self.constraints.items())
-
-
-def scalar_text(value: Any) -> str:
-    """A JSON value as the text an input shows: ``true``, ``3``, ``red``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)) if abs(value) < 1e15 else str(value)
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _number(value: Any) -> str:
-    return scalar_text(value) if isinstance(value, (int, float)) else str(value)
-
-
-def _first_example(*sources: Mapping[str, Any]) -> Any:
-    for source in sources:
-        if "example" in source:
-            return source["example"]
-        examples = source.get("examples")
-        if isinstance(examples, list) and examples:
-            return examples[0]
-        if isinstance(examples, Mapping) and examples:
-            first = next(iter(examples.values()))
-            if isinstance(first, Mapping) and "value" in first:
-                return first["value"]
-    return None
 
 
 def make_field(
@@ -471,287 +362,11 @@ def find_operation(
     raise OperationNotFound(msg)
 
 
-# -- example bodies ---------------------------------------------------------------
-def skeleton(schema: Mapping[str, Any] | None, spec: Mapping[str, Any], depth: int = 0) -> Any:
-    """An example value for ``schema``: its example or default, else a valid-looking guess."""
-    resolved = resolve(schema, spec)
-    example = _first_example(resolved)
-    if example is not None:
-        return example
-    if "default" in resolved:
-        return resolved["default"]
-    if "const" in resolved:
-        return resolved["const"]
-    if resolved.get("enum"):
-        return resolved["enum"][0]
-    kind = schema_kind(resolved)
-    if depth >= MAX_DEPTH:
-        return None
-    if kind == "object":
-        return {
-            name: skeleton(prop, spec, depth + 1)
-            for name, prop in (resolved.get("properties") or {}).items()
-        }
-    if kind == "array":
-        items = resolved.get("items")
-        count = max(1, int(resolved.get("minItems", 1)))
-        return [skeleton(items, spec, depth + 1) for _ in range(count)] if items else []
-    if kind in ("integer", "number"):
-        return _number_example(resolved, kind == "integer")
-    if kind == "boolean":
-        return True
-    if kind == "string":
-        text = _STRING_FORMATS.get(str(resolved.get("format", "")), "string")
-        low, high = int(resolved.get("minLength", 0)), resolved.get("maxLength")
-        text = text.ljust(low, "x")
-        return text[: int(high)] if high is not None else text
-    if kind == "any":
-        options = resolved.get("anyOf") or resolved.get("oneOf")
-        if isinstance(options, list) and options:
-            return skeleton(options[0], spec, depth + 1)
-    return None
-
-
-def _number_example(schema: Mapping[str, Any], integer: bool) -> int | float:
-    value: float = 0
-    if "minimum" in schema:
-        value = float(schema["minimum"])
-    elif "exclusiveMinimum" in schema:
-        value = float(schema["exclusiveMinimum"]) + 1
-    elif "maximum" in schema and float(schema["maximum"]) < 0:
-        value = float(schema["maximum"])
-    elif "exclusiveMaximum" in schema and float(schema["exclusiveMaximum"]) <= 0:
-        value = float(schema["exclusiveMaximum"]) - 1
-    if integer:
-        return math.ceil(value)
-    return value
-
-
 def example_text(body: Body) -> str:
     """The JSON editor's starting text."""
     if body.example is None and not body.required:
         return ""
     return json.dumps(body.example, indent=2, ensure_ascii=False)
-
-
-# -- client-side checks (warnings only) ---------------------------------------------
-@dataclass(frozen=True)
-class FormWarning:
-    """A client-side check that failed; the request is still sent."""
-
-    key: str  # the field's key, or "" for the whole request
-    where: str  # "query.limit", "body.price"
-    message: str
-
-    def line(self) -> str:
-        return f"{self.where}: {self.message}" if self.where else self.message
-
-
-_TYPE_NAMES = {"integer": "an integer", "number": "a number", "boolean": "true or false"}
-
-
-def _parse_scalar(kind: str, text: str) -> tuple[Any, str | None]:
-    """Text from an input as the JSON value it stands for, or an error message."""
-    if kind == "integer":
-        try:
-            return int(text), None
-        except ValueError:
-            return text, f"{text!r} is not an integer"
-    if kind == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            return text, f"{text!r} is not a number"
-        return number, None
-    if kind == "boolean":
-        lowered = text.lower()
-        if lowered in ("true", "1", "yes", "on"):
-            return True, None
-        if lowered in ("false", "0", "no", "off"):
-            return False, None
-        return text, f"{text!r} is not true or false"
-    return text, None
-
-
-def check_value(value: Any, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    """Problems of one JSON value against the common JSON Schema keywords (not nested)."""
-    schema = resolve(schema, spec)
-    problems: list[str] = []
-    if value is None:
-        if schema.get("nullable") or schema.get("type") in (None, "null"):
-            return []
-        return ["is null"]
-    kind = schema_kind(schema)
-    if kind == "enum":
-        if value not in schema.get("enum", ()):
-            options = ", ".join(scalar_text(v) for v in schema["enum"])
-            problems.append(f"{scalar_text(value)!r} is not one of {options}")
-        return problems
-    expected: dict[str, type | tuple[type, ...]] = {
-        "string": str,
-        "integer": int,
-        "number": (int, float),
-        "boolean": bool,
-        "array": list,
-        "object": dict,
-        "file": str,
-    }
-    wrong = kind in expected and not isinstance(value, expected[kind])
-    if (kind in ("integer", "number") and isinstance(value, bool)) or wrong:
-        return [f"should be {_TYPE_NAMES.get(kind, f'a {kind}')}, got {json.dumps(value)}"]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        for key, test, word in (
-            ("minimum", lambda v, b: v >= b, ">="),
-            ("maximum", lambda v, b: v <= b, "<="),
-            ("exclusiveMinimum", lambda v, b: v > b, ">"),
-            ("exclusiveMaximum", lambda v, b: v < b, "<"),
-        ):
-            if key in schema and not test(value, schema[key]):
-                problems.append(f"should be {word} {_number(schema[key])}")
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            problems.append(f"should have at least {_plural(schema['minLength'], 'character')}")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            problems.append(f"should have at most {_plural(schema['maxLength'], 'character')}")
-        if "pattern" in schema:
-            try:
-                if re.search(str(schema["pattern"]), value) is None:
-                    problems.append(f"should match {schema['pattern']}")
-            except re.error:
-                pass  # a pattern Python cannot read: leave it to the server
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            problems.append(f"should have at least {_plural(schema['minItems'], 'item')}")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            problems.append(f"should have at most {_plural(schema['maxItems'], 'item')}")
-    return problems
-
-
-def _plural(count: Any, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def check_json(
-    value: Any, schema: Mapping[str, Any] | None, spec: Mapping[str, Any], where: str = "body"
-) -> list[tuple[str, str]]:
-    """(location, problem) for a JSON value and everything nested in it."""
-    resolved = resolve(schema, spec)
-    problems = [(where, p) for p in check_value(value, resolved, spec)]
-    if problems or depth_of(where) > MAX_DEPTH:
-        return problems
-    if isinstance(value, dict) and schema_kind(resolved) == "object":
-        properties = resolved.get("properties") or {}
-        for name in resolved.get("required", ()):
-            if name not in value:
-                problems.append((f"{where}.{name}", "is required"))
-        for name, item in value.items():
-            if name in properties:
-                problems += check_json(item, properties[name], spec, f"{where}.{name}")
-    elif isinstance(value, list) and resolved.get("items"):
-        for index, item in enumerate(value):
-            problems += check_json(item, resolved["items"], spec, f"{where}.{index}")
-    return problems
-
-
-def depth_of(where: str) -> int:
-    return where.count(".")
-
-
-def check_request(
-    op: Operation, values: Mapping[str, Any], spec: Mapping[str, Any] | None = None
-) -> list[FormWarning]:
-    """Client-side warnings for form ``values`` (see :func:`build_request`); never raises."""
-    spec = spec or {}
-    warnings: list[FormWarning] = []
-    for item in op.all_fields():
-        value = values.get(item.key)
-        where = f"{item.location}.{item.name}" if item.location != "body" else "body"
-        if item.location == "body":
-            text = str(value or "").strip()
-            if not text:
-                if item.required:
-                    warnings.append(FormWarning(item.key, where, "the body is required"))
-                continue
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError as exc:
-                message = f"not valid JSON ({exc.msg} at line {exc.lineno})"
-                warnings.append(FormWarning(item.key, where, message))
-                continue
-            schema = op.body.schema if op.body else {}
-            warnings += [FormWarning(item.key, w, p) for w, p in check_json(parsed, schema, spec)]
-            continue
-        if _is_empty(value):
-            if item.required:
-                warnings.append(FormWarning(item.key, where, "is required"))
-            continue
-        if item.kind == "file" or item.location == "file":
-            continue
-        texts = value if isinstance(value, list) else [value]
-        if item.kind == "array":
-            items_schema = resolve(item.schema.get("items"), spec)
-            for entry in texts:
-                parsed, error = _parse_scalar(item.item_kind, str(entry))
-                item_problems = [error] if error else check_value(parsed, items_schema, spec)
-                warnings += [FormWarning(item.key, where, p) for p in item_problems]
-            count = len(texts)
-            schema_counts = {
-                k: item.constraints[k] for k in ("minItems", "maxItems") if k in item.constraints
-            }
-            warnings += [
-                FormWarning(item.key, where, p)
-                for p in check_value(["x"] * count, {"type": "array", **schema_counts}, spec)
-            ]
-            continue
-        parsed, error = _parse_scalar(item.kind, str(texts[0]))
-        problems = [error] if error else check_value(parsed, item.schema, spec)
-        warnings += [FormWarning(item.key, where, p) for p in problems]
-    return warnings
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, (list, tuple)) and not value)
-
-
-# -- 422 -> fields ------------------------------------------------------------------
-def error_fields(op: Operation, payload: Any) -> dict[str, list[str]]:
-    """Field key -> messages, for the errors of a FastAPI 422 body.
-
-    Errors no field owns go under ``""``. Header names match FastAPI's aliases
-    (``x_token`` is sent and reported as ``x-token``).
-    """
-    marked: dict[str, list[str]] = {}
-    detail = payload.get("detail") if isinstance(payload, Mapping) else None
-    if not isinstance(detail, list) or validation_rows(payload) is None:
-        return marked
-    fields = op.all_fields()
-    for error in detail:
-        loc = [str(part) for part in error.get("loc", ())]
-        message = str(error.get("msg", ""))
-        key = ""
-        if len(loc) >= 2 and loc[0] in PARAM_LOCATIONS:
-            wanted = _header_name(loc[1]) if loc[0] == "header" else loc[1]
-            for item in fields:
-                same = (
-                    _header_name(item.name) == wanted if loc[0] == "header" else item.name == wanted
-                )
-                if item.location == loc[0] and same:
-                    key = item.key
-        elif loc and loc[0] == "body":
-            if op.body is not None and op.body.is_form and len(loc) >= 2:
-                key = next((f.key for f in op.body.fields if f.name == loc[1]), "")
-            elif op.body is not None and not op.body.is_form:
-                key = "body"
-                if error.get("type") == "json_invalid" and len(loc) > 1:
-                    message = f"{message} at character {loc[1]}"
-                elif len(loc) > 1:
-                    message = f"{'.'.join(loc[1:])}: {message}"
-        marked.setdefault(key, []).append(message)
-    return marked
-
-
-def _header_name(name: str) -> str:
-    return name.lower().replace("_", "-")
 
 
 # -- building the request -------------------------------------------------------------

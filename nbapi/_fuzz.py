@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from ._client import BASE_URL, InProcessTransport
-from ._errors import UserError
+from ._errors import UserError, error_line
 from ._findings import Finding, FuzzReport, SentRequest, exchange, frames
 from ._runner import LogEntry
 
@@ -410,7 +410,7 @@ class _Run:
                         if isinstance(inner, _Found):
                             found[str(inner)] = inner.finding
                         elif not isinstance(inner, AssertionError):
-                            self.errors.append(f"{operation.label}: {_one_line(inner)}")
+                            self.errors.append(f"{operation.label}: {error_line(inner)}")
                             break
         except KeyboardInterrupt:
             # Keep what was found: the smallest request of each kind found so far.
@@ -471,7 +471,7 @@ class _Run:
                     found = [f for f in seen.values() if f not in self.findings]
                     self.findings.extend(found)
                     if not found:
-                        self.errors.append(f"stateful: {_one_line(inner)}")
+                        self.errors.append(f"stateful: {error_line(inner)}")
                     break
 
 
@@ -480,11 +480,6 @@ def _unsendable_errors() -> tuple[type[BaseException], ...]:
 
     # Requests no client could send (a header value httpx refuses, ...): Hypothesis draws again.
     return (SerializationNotPossible, UnicodeError, httpx2.InvalidURL, ValueError, TypeError)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def run_fuzz(
@@ -500,7 +495,7 @@ def run_fuzz(
     try:
         schema = schemathesis.openapi.from_dict(copy.deepcopy(app.openapi()))
     except Exception as exc:
-        msg = f"cannot read the app's OpenAPI for fuzzing ({_one_line(exc)}); check /openapi.json"
+        msg = f"cannot read the app's OpenAPI for fuzzing ({error_line(exc)}); check /openapi.json"
         raise FuzzError(msg) from None
     operations = _operations(schema, options)
     if not operations:

@@ -39,10 +39,10 @@ from starlette.routing import Match
 from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI, invalid_options
-from ._errors import UserError, one_line
+from ._errors import UserError, error_line, one_line
 from ._registry import added_warnings, route_rows, unreachable
 from ._runner import LogEntry
-from ._session import Session, set_current
+from ._session import NOT_RUNNING, Session, set_current
 from ._spec import parse_route_line
 
 _FORMATTER = FullEvalFormatter()
@@ -79,11 +79,6 @@ def user_errors() -> Iterator[None]:
         yield
     except UserError as exc:
         raise UsageError(one_line(str(exc))) from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _cell_line(exc: BaseException, filename: str) -> int | None:
@@ -277,7 +272,7 @@ class NbAPIMagics(Magics):
             raise UsageError(msg) from None
         except (ValueError, MemoryError, RecursionError) as exc:  # NUL bytes, deep nesting
             msg = (
-                f"cannot read the %%route cell ({_one_line(exc)}); "
+                f"cannot read the %%route cell ({error_line(exc)}); "
                 "fix the cell and run it again (no route was changed)"
             )
             raise UsageError(msg) from None
@@ -302,7 +297,7 @@ class NbAPIMagics(Magics):
             where = _cell_line(exc, filename)
             at = f" at line {where}" if where else ""
             msg = (
-                f"the %%route cell raised {_one_line(exc)}{at}; "
+                f"the %%route cell raised {error_line(exc)}{at}; "
                 "fix the cell and run it again (no route was changed)"
             )
             raise UsageError(msg) from None
@@ -318,7 +313,7 @@ class NbAPIMagics(Magics):
             )
         except Exception as exc:
             msg = (
-                f"cannot evaluate the keywords {spec.keywords!r}: {_one_line(exc)}; "
+                f"cannot evaluate the keywords {spec.keywords!r}: {error_line(exc)}; "
                 "define what they use before this cell"
             )
             raise UsageError(msg) from None
@@ -538,10 +533,10 @@ class NbAPIMagics(Magics):
         try:
             response = client.request(**kwargs)
         except (httpx2.InvalidURL, httpx2.UnsupportedProtocol, httpx2.LocalProtocolError) as exc:
-            msg = f"cannot send {call.method} {call.url!r}: {_one_line(exc)}; fix the path"
+            msg = f"cannot send {call.method} {call.url!r}: {error_line(exc)}; fix the path"
             raise UsageError(msg) from None
         except httpx2.TransportError as exc:  # only over HTTP (--server)
-            msg = f"the live server did not answer ({_one_line(exc)}); check %nbapi status"
+            msg = f"the live server did not answer ({error_line(exc)}); check %nbapi status"
             raise UsageError(msg) from None
         finally:
             listeners.remove(catch)
@@ -562,10 +557,9 @@ class NbAPIMagics(Magics):
             return text
 
     def _server_client(self) -> Any:
-        server = self.session.server
-        if server is None or not getattr(server, "running", False):
-            msg = "the live server is not running; start it with %nbapi serve, or drop --server"
-            raise UsageError(msg)
+        server = self.session.running_server()
+        if server is None:
+            raise UsageError(f"{NOT_RUNNING}, or drop --server")
         return server.client()
 
     # -- %nbapi -------------------------------------------------------------------

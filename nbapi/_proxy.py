@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ._errors import UserError
+from ._hosts import is_loopback, local_url
 
 ENV_PUBLIC_URL = "NBAPI_PUBLIC_URL"
 
@@ -36,8 +37,6 @@ PREFIX_HEADERS = (b"x-forwarded-prefix", b"x-forwarded-context", b"x-proxycontex
 # plain path characters (no quotes, angle brackets, spaces or backslashes).
 _SAFE_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&()*+,;=:@%-]+)+")
 
-_WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}
-_LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -129,7 +128,7 @@ def resolve(
 
 def _serves_others(server: Mapping[str, Any]) -> bool:
     hostname = str(server.get("hostname", "localhost"))
-    return hostname not in _LOOPBACK_HOSTS and not hostname.startswith("127.")
+    return not is_loopback(hostname)
 
 
 def _has_server_proxy() -> bool:
@@ -138,11 +137,7 @@ def _has_server_proxy() -> bool:
 
 def direct_url(host: str, port: int) -> str:
     """``http://host:port/`` as a browser on this machine would type it."""
-    if host in _WILDCARD_HOSTS:
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}/"
+    return local_url(host, port)
 
 
 def check_public_url(value: str, name: str = "NbAPI.public_url") -> str:

@@ -23,7 +23,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from ._errors import UserError
+from ._errors import UserError, error_line
 from ._spec import RouteSpec, parse_route_line
 
 Endpoint = Callable[..., Any]
@@ -113,8 +113,7 @@ def check_openapi(app: FastAPI, route: BaseRoute, spec: RouteSpec) -> None:
                 separate_input_output_schemas=app.separate_input_output_schemas,
             )
     except Exception as exc:
-        text = str(exc).strip()
-        message = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+        message = error_line(exc)
         given = f"its keywords {spec.keywords!r} or " if spec.keywords else ""
         msg = (
             f"{spec.describe()} would break the app's /openapi.json and /docs ({message}); "
@@ -256,8 +255,7 @@ class Registry:
             endpoint.__annotations__.update(annotations)
             if isinstance(exc, RouteError):
                 raise
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            msg = f"FastAPI refused {spec.describe()}: {type(exc).__name__}: {message}"
+            msg = f"FastAPI refused {spec.describe()}: {error_line(exc)}"
             raise RouteError(msg) from exc
         added = routes[len(before) :]  # FastAPI appends the route it builds
         if len(added) != 1:  # pragma: no cover - FastAPI adds exactly one route per decorator

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ._errors import error_line
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -385,7 +387,7 @@ class AppRunner:
                 method,
                 path,
                 status,
-                error=f"{type(exc).__name__}: {exc}",
+                error=error_line(exc),  # one line: the log and `last error:` show it
                 traceback="".join(traceback.format_exception(exc)),
                 output=output,
             )

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._access import REFUSED_BODY, Gate, access_mode, gated
-from ._config import is_loopback
 from ._errors import UserError
+from ._hosts import connect_host, is_ipv6, is_loopback, local_url, url_host
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
+from ._session import NOT_RUNNING
 
 if TYPE_CHECKING:
     import httpx2
@@ -58,24 +59,6 @@ class PortTakenError(ServerError):
 
 
 # -- links ---------------------------------------------------------------------------
-def connect_host(host: str) -> str:
-    """The address a client on this machine uses to reach a server bound to ``host``."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "::1"
-    return host
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def local_url(host: str, port: int) -> str:
-    """``http://HOST:PORT/``: where this kernel reaches its own server."""
-    return f"http://{_url_host(connect_host(host))}:{port}/"
-
-
 def public_url(config: Any, host: str, port: int) -> str:
     """The base URL (ending in "/") under which a browser reaches the server.
 
@@ -92,7 +75,7 @@ _servers: dict[int, LiveServer] = {}  # port -> running server of this process
 
 
 def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.AF_INET6 if is_ipv6(host) else socket.AF_INET
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -104,7 +87,7 @@ def _bind(host: str, port: int) -> socket.socket:
         # As uvicorn does: a port in TIME_WAIT after a stop can be bound again at once,
         # while a port another socket listens on still fails (Linux).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if ":" in host:
+        if is_ipv6(host):
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))
         sock.listen(2048)  # listen now: a second binder of the same port fails here, not later
@@ -123,7 +106,7 @@ def port_owner(host: str, port: int) -> str:
         return "this kernel's nbapi server"
     import httpx2
 
-    url = f"http://{_url_host(connect_host(host))}:{port}{IDENTITY_PATH}"
+    url = f"http://{url_host(connect_host(host))}:{port}{IDENTITY_PATH}"
     try:
         reply = httpx2.get(url, timeout=0.5)
         if reply.status_code == 403 and reply.content == REFUSED_BODY:
@@ -360,8 +343,7 @@ class LiveServer:
         import httpx2
 
         if not self.running:
-            msg = "the live server is not running; start it with %nbapi serve"
-            raise ServerError(msg)
+            raise ServerError(NOT_RUNNING)
         if self._client is None:
             self._client = httpx2.Client(base_url=self.url.rstrip("/"), timeout=30)
         return self._client

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 from fastapi import FastAPI
@@ -20,7 +20,12 @@ from ._errors import UserError
 from ._registry import Registry
 from ._runner import AppRunner, Receive, Scope, Send, restore_streams
 
+if TYPE_CHECKING:
+    from ._server import LiveServer
+
 APP_NAME = "app"
+# The one answer to "send to the live server" when none runs.
+NOT_RUNNING = "the live server is not running; start it with %nbapi serve"
 
 
 class AppError(UserError):
@@ -54,7 +59,7 @@ class Session:
         self.runner: AppRunner = DocsRunner(self.current_app)
         self._client: httpx2.Client | None = None
         self._created_app = False
-        self.server: Any = None  # the live server (nbapi._server.LiveServer), created on first use
+        self.server: LiveServer | None = None  # the live server, created on first use
         # Called after every cell (widgets compare a fingerprint of app.routes and redraw).
         self.route_listeners: list[Callable[[], None]] = []
         # Names a traceback's file for the user ("Cell In[3]"), or None; set by the magics.
@@ -90,6 +95,11 @@ class Session:
         if self._client is None:
             self._client = make_client(self.runner)
         return self._client
+
+    def running_server(self) -> LiveServer | None:
+        """The live server if it is running (then ``.url`` and ``.client()`` work), else None."""
+        server = self.server
+        return server if server is not None and server.running else None
 
     def close(self) -> None:
         """Stop the server and the runner's thread; safe to call twice."""

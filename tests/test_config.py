@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from nbapi._config import NbAPI, invalid_options, is_loopback
+from nbapi._config import NbAPI, invalid_options
+from nbapi._hosts import is_loopback
 from nbapi._session import current_session
 
 

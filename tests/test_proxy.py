@@ -40,7 +40,7 @@ def config(public: str = "") -> NbAPI:
     [
         ("", {}, "127.0.0.1", "http://127.0.0.1:8000/", "direct"),
         ("", {}, "0.0.0.0", "http://127.0.0.1:8000/", "direct"),
-        ("", {}, "::", "http://127.0.0.1:8000/", "direct"),
+        ("", {}, "::", "http://[::1]:8000/", "direct"),  # V6-only: 127.0.0.1 is refused (issue 14)
         ("", {}, "::1", "http://[::1]:8000/", "direct"),
         ("", {}, "localhost", "http://localhost:8000/", "direct"),
         # JupyterHub without a known public host: path-absolute, works as a link in the page.

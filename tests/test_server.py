@@ -16,7 +16,13 @@ import pytest
 from IPython.core.error import UsageError
 
 from nbapi._docs_assets import ASSET_PREFIX, rewrite_html
-from nbapi._server import LiveServer, _host_warning, bind_port, user_traceback
+from nbapi._server import (
+    LiveServer,
+    _host_warning,
+    bind_port,
+    route_error_text,
+    user_traceback,
+)
 from nbapi._session import Session
 
 pytestmark = pytest.mark.server
@@ -220,6 +226,23 @@ def test_ipv6_loopback(shell: Any) -> None:
         shell.run_line_magic("nbapi", "stop")
 
 
+# -- issue 14, move 4: the printed link connects, whatever form the host takes ----------------------
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "::", "0.0.0.0", "127.0.0.2"])
+def test_printed_link_connects(shell: Any, host: str) -> None:
+    port = free_port()
+    view = shell.run_line_magic("nbapi", f"serve --host {host} --port {port}")
+    try:
+        route(shell, "GET /six", "def six():\n    return 6")
+        link = re.search(r"serving the kernel's app at (\S+)", repr(view))
+        assert link is not None, repr(view)
+        assert link.group(1).endswith(f":{port}/"), link.group(1)
+        response = httpx2.get(link.group(1) + "six", timeout=5)
+        assert response.status_code == 200, response.text
+        assert response.json() == 6
+    finally:
+        shell.run_line_magic("nbapi", "stop")
+
+
 def test_autostart_on_first_route(shell: Any, capsys: Any) -> None:
     port = free_port()
     shell.run_line_magic("config", f"NbAPI.port = {port}")
@@ -369,6 +392,25 @@ def test_handler_error_gives_500_keeps_serving_and_is_logged(served: Any) -> Non
     assert "starlette" in full
     errors_only = repr(served.run_line_magic("nbapi", "log --errors"))
     assert "/fine" not in errors_only
+
+
+# -- issue 14, move 5: an exception's message in one line -------------------------------------------
+def test_validation_error_in_a_handler_is_one_log_line(served: Any) -> None:
+    # pydantic's ValidationError says one thing per line; the log entry keeps the first.
+    url = base(served)
+    run(served, "from pydantic import BaseModel\nclass Item(BaseModel):\n    name: str")
+    route(served, "GET /invalid", "def invalid():\n    return Item.model_validate({})")
+    assert httpx2.get(url + "invalid").status_code == 500
+    settle(lambda: len(session_of(served).runner.log) == 1)
+    entry = session_of(served).runner.log[-1]
+    assert entry.error == "ValidationError: 1 validation error for Item"
+    assert route_error_text(entry) == (
+        "last error: 500 GET /invalid: ValidationError: 1 validation error for Item "
+        "(traceback: %nbapi log)"
+    )
+    lines = repr(served.run_line_magic("nbapi", "log")).splitlines()
+    assert lines[1] == "500 GET /invalid (server)  ValidationError: 1 validation error for Item"
+    assert lines[2] == "    Traceback (most recent call last):"
 
 
 def test_user_traceback_keeps_user_frames_only() -> None:
