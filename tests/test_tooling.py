@@ -29,8 +29,10 @@ def test_tool_passes(command: list[str]) -> None:
 
 # The IPython layer: the magics, and the widgets (ipywidgets itself imports IPython).
 IPYTHON_LAYER = {"nbapi._magics", "nbapi._widgets", "nbapi._fuzz_widgets"}
-MODULES = sorted(
-    f"nbapi.{path.stem}" for path in (ROOT / "nbapi").glob("*.py") if path.stem != "__init__"
+MODULES = sorted(  # subpackages too: nbapi._export and its modules
+    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for path in (ROOT / "nbapi").rglob("*.py")
+    if path != ROOT / "nbapi" / "__init__.py"
 )
 
 
