@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
-from ._client import validation_rows
 from ._errors import UserError
+from ._http import validation_rows, write_http_cell
 
 PARAM_LOCATIONS = ("path", "query", "header", "cookie")
 METHOD_ORDER = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -869,18 +869,14 @@ class PreparedRequest:
 
     def http_cell(self) -> str:
         """The same request as an ``%%http`` cell (sent in-process to the kernel's app)."""
-        flag = "-f " if self.body_kind in ("form", "multipart") else ""
-        lines = [f"%%http {flag}{self.method} {self.url}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
+        headers = list(self.headers)
         if self.cookies:
-            lines.append("Cookie: " + "; ".join(f"{n}={v}" for n, v in self.cookies))
-        if self.body_kind == "json" and self.content.strip():
-            lines += ["", self.content.strip()]
-        elif flag:
-            lines.append("")
-            lines += [f"{name}={value}" for name, value in self.data]
-            lines += [f"{name}@{filename}" for name, filename, _ in self.files]
-        return "\n".join(lines)
+            headers.append(("Cookie", "; ".join(f"{n}={v}" for n, v in self.cookies)))
+        form = None
+        if self.body_kind in ("form", "multipart"):
+            form = (self.data, [f"{name}@{filename}" for name, filename, _ in self.files])
+        json_body = self.content if self.body_kind == "json" else ""
+        return write_http_cell(self.method, self.url, headers, json_body, form)
 
 
 def _has(headers: Sequence[tuple[str, str]], name: str) -> bool:

@@ -53,10 +53,6 @@ _MAGIC_LINE = re.compile(
 )
 _HELP_LINE = re.compile(r"^[ \t]*\??[A-Za-z_][\w.]*\?\??[ \t]*$")
 _PLACEHOLDER = "_nbapi_magic_"
-_STATUS_LINE = re.compile(r"^HTTP (\d{3})\b")
-_TRACEBACK = "Traceback (most recent call last):\n"
-_BYTES_VIEW = re.compile(r"^<(\d+) bytes of .*>$")
-_TRUNCATED = re.compile(r"\n\.\.\. \(\d+ more characters\)$")
 _APP_EXPR = re.compile(r"\b(?:nbapi\.)?get_app\(\)")
 _CLIENT_EXPR = re.compile(r"\bnbapi\.get_client\(\)|\bnbapi\.client\b|(?<![.\w])get_client\(\)")
 

@@ -15,13 +15,10 @@ from .._client import (
     form_file,
     form_items,
 )
+from .._http import read_view
 from .cells import Request, _Cell
 from .names import bound_names, used_names
 from .source import (
-    _BYTES_VIEW,
-    _STATUS_LINE,
-    _TRACEBACK,
-    _TRUNCATED,
     BUILTIN_NAMES,
     _dedent_block,
     _indent,
@@ -132,61 +129,24 @@ def _form(body: str, base: Path | None, expand: bool) -> tuple[list[tuple[str, s
     return data, files
 
 
-def _table_rows(text: str) -> list[tuple[str, str, str]] | None:
-    """Parse nbapi's 422 table (location, message, input) back into rows."""
-    lines = text.split("\n")
-    if len(lines) < 2 or lines[0].split() != ["location", "message", "input"]:
-        return None
-    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
-    if len(spans) != 3:
-        return None
-    rows = []
-    for line in lines[2:]:
-        cells = [line[start : spans[i + 1][0]].rstrip() for i, (start, _) in enumerate(spans[:-1])]
-        cells.append(line[spans[-1][0] :].rstrip())
-        rows.append((cells[0], cells[1], cells[2]))
-    return rows
-
-
 def expectation(view: str, verbose: bool) -> list[str] | None:
     """Assertions (as source lines on ``response``) for a saved ``%http`` text view."""
-    lines = view.split("\n")
-    status = _STATUS_LINE.match(lines[0])
-    if status is None:
+    shown = read_view(view, verbose)
+    if shown is None:
         return None
-    code = int(status.group(1))
-    asserts = [f"assert response.status_code == {code}, response.text"]
-    rest = lines[1:]
-    if verbose:
-        while rest and rest[0].strip():
-            rest = rest[1:]
-    if not rest:
+    asserts = [f"assert response.status_code == {shown.status}, response.text"]
+    if shown.kind == "empty":
         asserts.append('assert response.content == b""')
-        return asserts
-    body = "\n".join(rest[1:])
-    # %http shows what the app raised below the body (also after a 2xx, when a background
-    # task failed): not part of the body.
-    body = ("\n\n" + body).split(f"\n\n{_TRACEBACK}", 1)[0][2:]
-    rows = _table_rows(body) if code == 422 else None
-    if rows is not None:
-        asserts.append(f"assert validation_rows(response) == {py(rows, 0, 84, 33)}")
-        return asserts
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
+    elif shown.kind == "rows":
+        asserts.append(f"assert validation_rows(response) == {py(shown.value, 0, 84, 33)}")
+    elif shown.kind == "json":
+        asserts.append(f"assert response.json() == {py(shown.value, 0, 84, 26)}")
+    elif shown.kind == "size":
+        asserts.append(f"assert len(response.content) == {shown.value}")
+    elif shown.kind == "prefix":
+        asserts.append(f"assert response.text.startswith({py(shown.value)})")
     else:
-        if json.dumps(payload, indent=2, ensure_ascii=False) == body:
-            asserts.append(f"assert response.json() == {py(payload, 0, 84, 26)}")
-            return asserts
-    size = _BYTES_VIEW.match(body)
-    if size is not None:
-        asserts.append(f"assert len(response.content) == {size.group(1)}")
-    elif _TRUNCATED.search(body):
-        shown = _TRUNCATED.sub("", body)
-        asserts.append(f"assert response.text.startswith({py(shown)})")
-    else:
-        asserts.append(f"assert response.text == {py(body)}")
+        asserts.append(f"assert response.text == {py(shown.value)}")
     return asserts
 
 
