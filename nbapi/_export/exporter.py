@@ -6,6 +6,7 @@ import ast
 import json
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,15 @@ from .source import (
     route_decorator,
 )
 from .testfile import TestPlan, _TestChunk, expectation, request_code, write_tests
+
+
+@dataclass
+class _Source:
+    """A top-level statement's text in its cell, for :func:`_code_text`."""
+
+    text: str
+    magics: dict[int, Magic]
+    end: int
 
 
 class _Exporter:
@@ -285,21 +295,11 @@ class _Exporter:
                 )
                 continue
             if is_test and self.test_side(statement):
-                modules = set(_imported_modules(statement).values())
-                if modules & NOTEBOOK_MODULES:
-                    self.notebook_only |= bound_names(statement) - {"nbapi"}
-                elif shown and is_last and self.shown_response(statement):
-                    # `r` at the end of the cell: the notebook showed that response.
-                    assert isinstance(statement, ast.Expr)
-                    assert isinstance(statement.value, ast.Name)
-                    name = statement.value.id
-                    result, _ = _saved_result({"outputs": cell.outputs})
-                    call = self.response_calls[name]
-                    last_request = Request(call, f"{name} (%http {call.url})", result)
-                    test_parts.append(f"response = {name}")
-                elif not self.client_assignment(statement):
-                    test_parts.append(_code_text(text, magics, end_line, self))
-                self.test_defined |= bound_names(statement)
+                part, request = self.test_statement(
+                    cell, statement, shown and is_last, _Source(text, magics, end_line)
+                )
+                test_parts += [part] if part is not None else []
+                last_request = request or last_request
                 continue
             if not forced and self.notebook_only_statement(cell, statement, is_last and shown):
                 continue
@@ -319,6 +319,29 @@ class _Exporter:
             self.test(cell, test_parts, last_request, is_async)
         if checks:
             self.test(cell, checks, None)
+
+    def test_statement(
+        self, cell: _Cell, statement: ast.stmt, shown_last: bool, source: _Source
+    ) -> tuple[str | None, Request | None]:
+        """A statement of a cell that sends requests: its test code (None when it has
+        none) and the request whose response the cell showed, if it is that one."""
+        part = request = None
+        modules = set(_imported_modules(statement).values())
+        if modules & NOTEBOOK_MODULES:
+            self.notebook_only |= bound_names(statement) - {"nbapi"}
+        elif shown_last and self.shown_response(statement):
+            # `r` at the end of the cell: the notebook showed that response.
+            assert isinstance(statement, ast.Expr)
+            assert isinstance(statement.value, ast.Name)
+            name = statement.value.id
+            result, _ = _saved_result({"outputs": cell.outputs})
+            call = self.response_calls[name]
+            request = Request(call, f"{name} (%http {call.url})", result)
+            part = f"response = {name}"
+        elif not self.client_assignment(statement):
+            part = _code_text(source.text, source.magics, source.end, self)
+        self.test_defined |= bound_names(statement)
+        return part, request
 
     def is_magic(self, statement: ast.stmt) -> bool:
         return isinstance(statement, (ast.Expr, ast.Assign)) and _is_placeholder(statement.value)
