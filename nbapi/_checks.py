@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._client import validation_rows
+from ._http import validation_rows
 from ._schema import (
     MAX_DEPTH,
     PARAM_LOCATIONS,

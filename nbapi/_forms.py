@@ -27,6 +27,7 @@ from ._checks import _is_empty
 from ._checks import check_request as check_request
 from ._checks import error_fields as error_fields
 from ._errors import UserError
+from ._http import write_http_cell
 from ._schema import (
     CONSTRAINTS,
     PARAM_LOCATIONS,
@@ -484,18 +485,14 @@ class PreparedRequest:
 
     def http_cell(self) -> str:
         """The same request as an ``%%http`` cell (sent in-process to the kernel's app)."""
-        flag = "-f " if self.body_kind in ("form", "multipart") else ""
-        lines = [f"%%http {flag}{self.method} {self.url}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
+        headers = list(self.headers)
         if self.cookies:
-            lines.append("Cookie: " + "; ".join(f"{n}={v}" for n, v in self.cookies))
-        if self.body_kind == "json" and self.content.strip():
-            lines += ["", self.content.strip()]
-        elif flag:
-            lines.append("")
-            lines += [f"{name}={value}" for name, value in self.data]
-            lines += [f"{name}@{filename}" for name, filename, _ in self.files]
-        return "\n".join(lines)
+            headers.append(("Cookie", "; ".join(f"{n}={v}" for n, v in self.cookies)))
+        form = None
+        if self.body_kind in ("form", "multipart"):
+            form = (self.data, [f"{name}@{filename}" for name, filename, _ in self.files])
+        json_body = self.content if self.body_kind == "json" else ""
+        return write_http_cell(self.method, self.url, headers, json_body, form)
 
 
 def _has(headers: Sequence[tuple[str, str]], name: str) -> bool:

@@ -37,8 +37,10 @@ IPYTHON_LAYER = {
     "nbapi._explorer",
     "nbapi._fuzz_widgets",
 }
-MODULES = sorted(
-    f"nbapi.{path.stem}" for path in (ROOT / "nbapi").glob("*.py") if path.stem != "__init__"
+MODULES = sorted(  # subpackages too: nbapi._export and its modules
+    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for path in (ROOT / "nbapi").rglob("*.py")
+    if path != ROOT / "nbapi" / "__init__.py"
 )
 
 
