@@ -21,6 +21,7 @@ import httpx2
 import pytest
 import running_jupyter as helper
 import websocket
+from support import free_port
 from test_proxy_e2e import ROUTE, WS_ROUTE, Lab, execute, lab  # noqa: F401
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
@@ -98,12 +99,6 @@ def curl(url: str, *extra: str, user: str | None = None) -> tuple[str, str]:
     out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
     body, _, code = out.rpartition("\n")
     return code, body
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(shell: Any, private: str, host: str = "127.0.0.1") -> str:

@@ -16,7 +16,6 @@ import ast
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import httpx2
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from support import free_port
 
 from nbapi._export import ExportError, export_notebook, export_path
 from nbapi._rerun import RunError
@@ -195,12 +195,6 @@ def test_tutorial_notebook_exports(notebook: Path, tmp_path: Path) -> None:
 
 
 # -- uvicorn with two workers -------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -215,7 +209,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
     notebook = tmp_path / "shop.ipynb"
     notebook.write_text((RESOURCES / "shop.ipynb").read_text())
     export_path(notebook, tmp_path / "out")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "uvicorn.log").open("wb")
     command = [sys.executable, "-m", "uvicorn", "app:app", "--workers", "2"]
     process = subprocess.Popen(

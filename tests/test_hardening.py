@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import nbformat
 import pytest
+import support
 from fastapi import FastAPI
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
@@ -78,11 +78,9 @@ def mutated(
     return st.one_of(base, base, st.builds(insert, base, junk, st.integers(0, 10_000)))
 
 
-@pytest.fixture
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
+    return support.free_port()
 
 
 # -- the invariant ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ its cell id); the live server is real uvicorn on loopback, called with real HTTP
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 from jupyter_client.manager import KernelManager
+from support import free_port
 from test_kernel_e2e import ROOT, execute, kernel, later_messages
 
 pytestmark = pytest.mark.kernel
@@ -28,12 +28,6 @@ def boom(n: int = 0):
     logging.getLogger("shop").warning("about to fail")
     return 1 / n
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def texts(messages: list[dict[str, Any]], kind: str) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 from IPython.core.error import UsageError
+from support import free_port
 
 from nbapi._docs_assets import ASSET_PREFIX, rewrite_html
 from nbapi._server import (
@@ -26,12 +27,6 @@ from nbapi._server import (
 from nbapi._session import Session
 
 pytestmark = pytest.mark.server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

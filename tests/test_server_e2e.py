@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
+from support import free_port
 
 pytestmark = [pytest.mark.kernel, pytest.mark.server]
 
@@ -69,12 +70,6 @@ def collect(client: Any, msg_id: str, timeout: float = 60) -> Cell:
 
 def execute(client: Any, code: str) -> Cell:
     return collect(client, send(client, code))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import httpx2
 import ipywidgets as widgets
 import pytest
 from IPython.core.error import UsageError
+from support import free_port
 
 import nbapi
 from nbapi import _widgets
@@ -586,12 +586,6 @@ def test_live_server_target_without_a_server(api: Any) -> None:
     assert "the live server is not running; start it with %nbapi serve" in (
         builder.response_html.value
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.server
