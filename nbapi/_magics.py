@@ -40,7 +40,7 @@ from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
 from ._config import NbAPI, invalid_options
 from ._errors import UserError, error_line, one_line
-from ._registry import added_warnings, route_rows, unreachable
+from ._registry import RoutesView, added_warnings, route_rows, unreachable
 from ._runner import LogEntry
 from ._session import NOT_RUNNING, Session, set_current
 from ._spec import parse_route_line
@@ -630,21 +630,6 @@ def route_output_text(entry: LogEntry, lines: int = 20) -> str:
     more = f" (last {lines} of {len(rows)} lines)" if len(rows) > lines else ""
     head = f"output of {entry.method} {entry.path}{more}:"
     return "\n".join([head, *("  " + row for row in rows[-lines:])])
-
-
-class RoutesView:
-    """``%nbapi routes``: a text table of the app's routes."""
-
-    def __init__(self, rows: Sequence[tuple[str, ...]]) -> None:
-        self.rows = rows
-
-    def __repr__(self) -> str:
-        from ._client import format_table
-
-        return format_table(("method", "path", "name", "from"), self.rows)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
 
 
 # -- the extension hooks --------------------------------------------------------

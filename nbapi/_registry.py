@@ -14,7 +14,7 @@ import operator
 import typing
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -521,6 +521,21 @@ class RemovedView:
 
     def __repr__(self) -> str:
         return "\n".join(self.lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+class RoutesView:
+    """``%nbapi routes``: a text table of the app's routes."""
+
+    def __init__(self, rows: Sequence[tuple[str, ...]]) -> None:
+        self.rows = rows
+
+    def __repr__(self) -> str:
+        from ._http import format_table
+
+        return format_table(("method", "path", "name", "from"), self.rows)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
