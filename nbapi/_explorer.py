@@ -26,6 +26,7 @@ class OperationView:
     def __init__(self, explorer: Explorer, op: Operation) -> None:
         self.explorer = explorer
         self.op = op
+        self._shown_unreachable = self._unreachable()
         self.header = widgets.HTML(self._header_html(), layout=widgets.Layout(flex="1 1 auto"))
         self.details_button = widgets.ToggleButton(description="Details", value=False)
         self.details_button.add_class("nbapi-details")
@@ -42,11 +43,14 @@ class OperationView:
         self.box.add_class("nbapi-operation")
         self.box.add_class(f"nbapi-operation-{op.method}")
 
+    def _unreachable(self) -> str | None:
+        return self.explorer.unreachable.get(self.op.label)
+
     def _header_html(self) -> str:
         op = self.op
         deprecated = " nbapi-deprecated" if op.deprecated else ""
         flag = ' <span class="nbapi-flag">deprecated</span>' if op.deprecated else ""
-        hidden = self.explorer.unreachable.get(op.label)
+        hidden = self._unreachable()
         if hidden:  # an earlier route answers first: say so where the operation is listed
             flag += (
                 f' <span class="nbapi-flag nbapi-unreachable" data-nbapi="unreachable" '
@@ -72,7 +76,11 @@ class OperationView:
         self.extra.children = children
 
     def update(self, op: Operation) -> None:
+        unchanged = op is self.op and self._shown_unreachable == self._unreachable()
         self.op = op
+        if unchanged and not self.details_button.value:
+            return  # the same operation object (read from a cache): nothing to redraw
+        self._shown_unreachable = self._unreachable()
         self.header.value = self._header_html()
         if self.details_button.value:
             self.details.value = operation_details_html(op, self.explorer.spec)

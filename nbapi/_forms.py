@@ -273,8 +273,25 @@ def _body(raw: Mapping[str, Any], spec: Mapping[str, Any]) -> Body | None:
     return Body(content_type, required, schema, (), example)
 
 
-def operations(spec: Mapping[str, Any]) -> list[Operation]:
-    """Every operation of an OpenAPI document, in path order then method order."""
+@dataclass
+class OperationCache:
+    """Operations read before, by the identity of their OpenAPI object (see ``operations``)."""
+
+    context: Any = None  # what an operation's reading depends on beyond its own object
+    entries: dict[int, tuple[Mapping[str, Any], Operation]] = field(default_factory=dict)
+
+
+def operations(spec: Mapping[str, Any], cache: OperationCache | None = None) -> list[Operation]:
+    """Every operation of an OpenAPI document, in path order then method order.
+
+    With a ``cache`` kept between calls, an operation object seen before is not read again:
+    nbapi's per-route documents keep an unchanged route's operation as the same object, so
+    a redraw after a re-run reads only what changed.
+    """
+    context = (spec.get("security"), (spec.get("components") or {}).get("securitySchemes"))
+    if cache is not None and cache.context != context:
+        cache.context, cache.entries = context, {}
+    seen: dict[int, tuple[Mapping[str, Any], Operation]] = {}
     found: list[Operation] = []
     for path, item in (spec.get("paths") or {}).items():
         shared = item.get("parameters", [])
@@ -282,41 +299,61 @@ def operations(spec: Mapping[str, Any]) -> list[Operation]:
             raw = item.get(method)
             if not isinstance(raw, Mapping):
                 continue
-            params: dict[tuple[str, str], FormField] = {}
-            for param in [*shared, *raw.get("parameters", [])]:
-                param = resolve(param, spec)
-                where = str(param.get("in", ""))
-                if where not in PARAM_LOCATIONS:
-                    continue
-                name = str(param.get("name", ""))
-                required = bool(param.get("required", where == "path"))
-                made = make_field(name, where, param.get("schema"), spec, required, param)
-                params[(where, name)] = made
-            body = raw.get("requestBody")
-            responses = tuple(
-                (
-                    str(status),
-                    str(resp.get("description", "")),
-                    _response_schema(resolve(resp, spec), spec),
+            hit = cache.entries.get(id(raw)) if cache is not None and not shared else None
+            if (
+                hit is not None
+                and hit[0] is raw
+                and (hit[1].method, hit[1].path)
+                == (
+                    method.upper(),
+                    str(path),
                 )
-                for status, resp in (raw.get("responses") or {}).items()
-            )
-            found.append(
-                Operation(
-                    method=method.upper(),
-                    path=str(path),
-                    operation_id=str(raw.get("operationId", "")),
-                    summary=str(raw.get("summary", "")),
-                    description=str(raw.get("description", "")),
-                    tags=tuple(str(t) for t in raw.get("tags", ())),
-                    deprecated=bool(raw.get("deprecated", False)),
-                    fields=tuple(params.values()),
-                    body=_body(resolve(body, spec), spec) if body else None,
-                    security=_security(spec, raw),
-                    responses=responses,
-                )
-            )
+            ):
+                operation = hit[1]
+            else:
+                operation = _operation(spec, str(path), method, raw, shared)
+            seen[id(raw)] = (raw, operation)  # holding raw: its id is not reused meanwhile
+            found.append(operation)
+    if cache is not None:
+        cache.entries = seen
     return found
+
+
+def _operation(
+    spec: Mapping[str, Any], path: str, method: str, raw: Mapping[str, Any], shared: Any
+) -> Operation:
+    params: dict[tuple[str, str], FormField] = {}
+    for param in [*shared, *raw.get("parameters", [])]:
+        param = resolve(param, spec)
+        where = str(param.get("in", ""))
+        if where not in PARAM_LOCATIONS:
+            continue
+        name = str(param.get("name", ""))
+        required = bool(param.get("required", where == "path"))
+        made = make_field(name, where, param.get("schema"), spec, required, param)
+        params[(where, name)] = made
+    body = raw.get("requestBody")
+    responses = tuple(
+        (
+            str(status),
+            str(resp.get("description", "")),
+            _response_schema(resolve(resp, spec), spec),
+        )
+        for status, resp in (raw.get("responses") or {}).items()
+    )
+    return Operation(
+        method=method.upper(),
+        path=str(path),
+        operation_id=str(raw.get("operationId", "")),
+        summary=str(raw.get("summary", "")),
+        description=str(raw.get("description", "")),
+        tags=tuple(str(t) for t in raw.get("tags", ())),
+        deprecated=bool(raw.get("deprecated", False)),
+        fields=tuple(params.values()),
+        body=_body(resolve(body, spec), spec) if body else None,
+        security=_security(spec, raw),
+        responses=responses,
+    )
 
 
 def _response_schema(response: Mapping[str, Any], spec: Mapping[str, Any]) -> Any:

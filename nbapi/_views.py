@@ -81,10 +81,7 @@ def routes_fingerprint(app: Any) -> tuple[Any, ...]:
     items = []
     for route in getattr(app, "routes", ()):
         endpoint = getattr(route, "endpoint", None)
-        try:
-            signature = str(inspect.signature(endpoint)) if endpoint is not None else ""
-        except (TypeError, ValueError):
-            signature = ""
+        signature = _signature_text(endpoint) if endpoint is not None else ""
         items.append(
             (
                 id(route),
@@ -104,6 +101,43 @@ def routes_fingerprint(app: Any) -> tuple[Any, ...]:
     return (id(app), tuple(items))
 
 
+def _signature_text(endpoint: Any) -> str:
+    """``str(inspect.signature(endpoint))``, computed again only when what it is made of
+    changed: the fingerprint runs after every cell, over every route."""
+    code = getattr(endpoint, "__code__", None)
+    if code is None or hasattr(endpoint, "__wrapped__") or hasattr(endpoint, "__signature__"):
+        return _signature_now(endpoint)
+    parts = (code, endpoint.__defaults__, endpoint.__kwdefaults__)
+    annotations = tuple(getattr(endpoint, "__annotations__", {}).items())
+    try:
+        cached = _SIGNATURES.get(endpoint)
+    except TypeError:  # not weakly referable
+        return _signature_now(endpoint)
+    if cached is not None and _same(cached[0], parts) and _same(cached[1], annotations):
+        return cached[2]
+    text = _signature_now(endpoint)
+    _SIGNATURES[endpoint] = (parts, annotations, text)
+    return text
+
+
+def _signature_now(endpoint: Any) -> str:
+    try:
+        return str(inspect.signature(endpoint))
+    except (TypeError, ValueError):
+        return ""
+
+
+def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """The same objects (``is``, not ``==``: defaults such as ``Query()`` compare oddly)."""
+    return len(old) == len(new) and all(
+        a is b or (isinstance(a, tuple) and isinstance(b, tuple) and _same(a, b))
+        for a, b in zip(old, new, strict=True)
+    )
+
+
+_SIGNATURES: weakref.WeakKeyDictionary[Any, tuple[Any, Any, str]] = weakref.WeakKeyDictionary()
+
+
 def read_operations(session: Any) -> tuple[list[Operation], dict[str, Any], str]:
     """The app's operations and OpenAPI, or an error line when the schema cannot be built."""
     app = session.current_app()
@@ -113,7 +147,15 @@ def read_operations(session: Any) -> tuple[list[Operation], dict[str, Any], str]
         spec = app_document(session, app)  # only routes not seen before are generated
     except Exception as exc:  # a model FastAPI cannot describe: say so, keep the widget
         return [], {}, f"cannot build the OpenAPI schema: {type(exc).__name__}: {exc}"
-    return _forms.operations(spec), spec, ""
+    cache = _OPERATION_CACHES.setdefault(session, _forms.OperationCache())
+    return _forms.operations(spec, cache), spec, ""
+
+
+# Per session: the explorer and the builders re-read the document after every cell that
+# changed routes, and only the changed routes' operations are new objects in it.
+_OPERATION_CACHES: weakref.WeakKeyDictionary[Any, _forms.OperationCache] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def unreachable_operations(app: Any) -> dict[str, str]:

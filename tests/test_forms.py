@@ -977,3 +977,29 @@ def test_token_endpoint_answers_say_what_to_fix(status: int, payload: Any, expec
     assert "\n" not in message
     if status in (404, 405, 500):
         assert "check the username and password" not in message
+
+
+def test_operation_cache_reads_only_new_operation_objects() -> None:
+    app = FastAPI()
+
+    @app.get("/a/{n}")
+    def a(n: int, q: str = "x") -> dict[str, int]:
+        return {"n": n}
+
+    @app.post("/b")
+    def b(body: dict[str, int]) -> dict[str, int]:
+        return body
+
+    spec = app.openapi()
+    cache = _forms.OperationCache()
+    first = _forms.operations(spec, cache)
+    assert first == _forms.operations(spec)  # a cache changes nothing read
+    again = _forms.operations(spec, cache)
+    assert all(x is y for x, y in zip(first, again, strict=True))  # same objects: not re-read
+    changed = {**spec, "paths": {**spec["paths"], "/b": {"post": {**spec["paths"]["/b"]["post"]}}}}
+    changed["paths"]["/b"]["post"]["summary"] = "now documented"
+    third = _forms.operations(changed, cache)
+    assert third[0] is first[0]
+    assert third[1] is not first[1]
+    assert third[1].summary == "now documented"
+    assert third == _forms.operations(changed)

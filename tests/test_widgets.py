@@ -744,3 +744,23 @@ def test_try_a_concrete_path_fills_its_parameters(
 def test_try_a_path_no_operation_serves_is_one_line(api: Any) -> None:
     with pytest.raises(UsageError, match=r"^%nbapi try '/nothing/1': no operation on that path"):
         api.run_line_magic("nbapi", "try /nothing/1")
+
+
+def test_routes_fingerprint_sees_a_default_or_annotation_changed_in_place() -> None:
+    from fastapi import FastAPI
+
+    from nbapi._views import routes_fingerprint
+
+    app = FastAPI()
+
+    @app.get("/x")
+    def x(q: str = "a") -> str:
+        return q
+
+    before = routes_fingerprint(app)
+    assert routes_fingerprint(app) == before  # cached: nothing changed
+    x.__defaults__ = ("b",)
+    after_default = routes_fingerprint(app)
+    assert after_default != before
+    x.__annotations__["q"] = int
+    assert routes_fingerprint(app) != after_default
