@@ -86,7 +86,16 @@ def _count(text: str) -> int:
 
 
 def add_export_options(parser: argparse.ArgumentParser) -> None:
-    """``--force`` and ``--saved-outputs``: shared by ``nbapi export`` and ``%nbapi export``."""
+    """``-o DIR``, ``--force``, ``--saved-outputs``: ``nbapi export`` and ``%nbapi export``
+    read them alike (the magic also takes DIR as a second word, as it always has)."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="directory to write (default: NOTEBOOK-export next to the notebook)",
+    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -274,7 +283,11 @@ def _try(session: Session, words: Sequence[str] = ()) -> Any:
 
 # -- export, fuzz, contracts ----------------------------------------------------------------
 def _export(
-    session: Any, words: Sequence[str] = (), force: bool = False, saved_outputs: bool = False
+    session: Any,
+    words: Sequence[str] = (),
+    output: Path | None = None,
+    force: bool = False,
+    saved_outputs: bool = False,
 ) -> Any:
     from ._export import ExportError, current_notebook, export_path
 
@@ -287,7 +300,10 @@ def _export(
             "use %nbapi export NOTEBOOK.ipynb [DIR]"
         )
         raise ExportError(msg)
-    directory = paths[0] if paths else None
+    if paths and output is not None:
+        msg = f"two directories, {paths[0]!r} and -o {str(output)!r}; give one"
+        raise CommandError(msg)
+    directory = paths[0] if paths else output
     history = session.namespace.get("_ih") if hasattr(session, "namespace") else None
     return export_path(notebook, directory, force=force, fresh=not saved_outputs, history=history)
 
