@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import re
 import shlex
 import sysconfig
@@ -23,6 +24,7 @@ from ._errors import UserError
 from ._runner import LogEntry
 
 if TYPE_CHECKING:
+    from ._server import LiveServer
     from ._session import Session
 
 # subcommand -> its usage, as %nbapi? and every error message show it
@@ -199,10 +201,27 @@ def run(session: Session, argv: Sequence[str]) -> Any:
 
 
 # -- the live server ---------------------------------------------------------------------
-def _serve(session: Session, port: int | None = None, host: str | None = None) -> Any:
+def _start(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
     from ._server import start_server
 
-    return start_server(session, port, _host(host))
+    server, new = start_server(session, port, host)
+    return started_view(session, server) if new else status_view(session)
+
+
+def autostart(session: Session) -> ServerView | None:
+    """Start the server for the first route, unless ``NbAPI.autostart`` is False or it
+    was started (or stopped) before; never raises: a failure is a one-line warning."""
+    if not session.config.autostart or session.server is not None:
+        return None
+    try:
+        return _start(session)
+    except UserError as exc:
+        session.say(f"nbapi warning: the live server did not start: {exc}")
+        return None
+
+
+def _serve(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
+    return _start(session, port, _host(host))
 
 
 def _host(host: str | None) -> str | None:
@@ -211,9 +230,7 @@ def _host(host: str | None) -> str | None:
     return host
 
 
-def _stop(session: Session) -> Any:
-    from ._server import ServerView
-
+def _stop(session: Session) -> ServerView:
     server = session.server
     if server is None or not server.running:
         return ServerView(["nbapi server: not running"], [])
@@ -221,9 +238,7 @@ def _stop(session: Session) -> Any:
     return ServerView([f"nbapi server: stopped; {server.url} is free"], [])
 
 
-def _restart(session: Session, port: int | None = None, host: str | None = None) -> Any:
-    from ._server import start_server
-
+def _restart(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
     host = _host(host)
     server = session.server
     if server is not None:
@@ -231,12 +246,10 @@ def _restart(session: Session, port: int | None = None, host: str | None = None)
             port, host = server.port, server.host
         if server.running:
             server.stop()
-    return start_server(session, port, host)
+    return _start(session, port, host)
 
 
-def _status(session: Session) -> Any:
-    from ._server import status_view
-
+def _status(session: Session) -> ServerView:
     return status_view(session)
 
 
@@ -355,7 +368,89 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 }
 
 
-# -- the views -----------------------------------------------------------------------------
+# -- the live server's views ------------------------------------------------------------
+class ServerView:
+    """The server's links or status: text lines, and clickable links in HTML."""
+
+    def __init__(self, lines: list[str], links: list[tuple[str, str]]) -> None:
+        self.lines = lines
+        self.links = links
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        items = "".join(
+            f'<li>{html.escape(label)}: <a href="{html.escape(url)}" target="_blank">'
+            f"{html.escape(url)}</a></li>"
+            for label, url in self.links
+        )
+        head = html.escape(self.lines[0]) if self.lines else ""
+        rest = "".join(f"<div>{html.escape(line)}</div>" for line in self.lines[1:])
+        if items:
+            rest = "".join(
+                f"<div>{html.escape(line)}</div>"
+                for line in self.lines[1:]
+                if not any(url in line for _, url in self.links)
+            )
+            return f"<div>{head}</div><ul>{items}</ul>{rest}"
+        return f"<div>{head}</div>{rest}"
+
+
+def _links(session: Session, server: LiveServer) -> list[tuple[str, str]]:
+    from ._server import public_url
+
+    base = public_url(session.config, server.host, server.port)
+    links = [("API", base)]
+    app = session.current_app()
+    docs_url = app.docs_url if app is not None else "/docs"
+    redoc_url = app.redoc_url if app is not None else "/redoc"
+    if docs_url:
+        links.append(("docs", base + docs_url.lstrip("/")))
+    if redoc_url:
+        links.append(("redoc", base + redoc_url.lstrip("/")))
+    return links
+
+
+def started_view(session: Session, server: LiveServer) -> ServerView:
+    links = _links(session, server)
+    lines = [f"nbapi: serving the kernel's app at {links[0][1]}"]
+    lines += [f"  {label}: {url}" for label, url in links[1:]]
+    return ServerView(lines, links)
+
+
+def status_view(session: Session) -> ServerView:
+    """``%nbapi status``: URL, state, requests served, errors."""
+    from ._access import access_mode
+    from ._server import public_url
+
+    server = session.server
+    if server is None:
+        access = access_mode(session.config).describe()
+        return ServerView(["nbapi server: not started; start it with %nbapi serve", access], [])
+    base = public_url(session.config, server.host, server.port)
+    if server.running:
+        head = f"nbapi server: running at {base}"
+        links = _links(session, server)
+    elif server.state == "failed":
+        head = f"nbapi server: failed ({server.failure}); start it again with %nbapi serve"
+        links = []
+    else:
+        head = f"nbapi server: stopped (was at {base}); start it again with %nbapi serve"
+        links = []
+    access = access_mode(session.config, server.gate.detected).describe()
+    if server.gate.refused:
+        refused = server.gate.refused
+        access += f"; refused {refused} connection{'s' * (refused != 1)} of other users"
+    counts = f"requests served: {server.requests_served}, errors: {server.errors}"
+    lines = [head, counts, access]
+    return ServerView(lines, links)
+
+
+# -- the other views -----------------------------------------------------------------------------
 class RoutesView:
     """``%nbapi routes``: a text table of the app's routes."""
 

@@ -36,7 +36,7 @@ from starlette.routing import Match
 
 from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
-from ._commands import route_error_text, run_line, user_traceback
+from ._commands import autostart, route_error_text, run_line, user_traceback
 from ._config import NbAPI, invalid_options
 from ._errors import UserError, error_line, one_line
 from ._registry import added_warnings, route_rows, unreachable
@@ -309,8 +309,6 @@ class NbAPIMagics(Magics):
             note = " (replaced)"
         self._show_route(owner, f"{spec.describe()} -> {name}(){note}", warnings)
         if self.session.server is None and self.session.config.autostart:
-            from ._server import autostart
-
             started = autostart(self.session)
             if started is not None:
                 display(started)

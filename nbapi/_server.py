@@ -9,8 +9,8 @@ port is an immediate error instead of a hang in a background thread. uvicorn
 runs with lifespan off (the runner owns the app's lifespan), no access log and
 its own log records kept in the server's log instead of cell outputs.
 
-Nothing here imports IPython: the ``%nbapi`` commands return plain objects with
-a short, deterministic text ``repr`` (and HTML links), which the magics show.
+Nothing here imports IPython; what ``%nbapi serve`` and ``status`` show is built
+in ``_commands``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import collections
 import concurrent.futures
 import contextlib
 import errno
-import html
 import logging
 import os
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ._access import REFUSED_BODY, Gate, access_mode, gated
+from ._access import REFUSED_BODY, Gate, gated
 from ._errors import UserError
 from ._hosts import connect_host, is_ipv6, is_loopback, local_url, url_host
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
@@ -373,82 +372,6 @@ class _LazyUvicorn:
 _Uvicorn = _LazyUvicorn()
 
 
-# -- what the commands show ------------------------------------------------------------
-class ServerView:
-    """The server's links or status: text lines, and clickable links in HTML."""
-
-    def __init__(self, lines: list[str], links: list[tuple[str, str]]) -> None:
-        self.lines = lines
-        self.links = links
-
-    def __repr__(self) -> str:
-        return "\n".join(self.lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        items = "".join(
-            f'<li>{html.escape(label)}: <a href="{html.escape(url)}" target="_blank">'
-            f"{html.escape(url)}</a></li>"
-            for label, url in self.links
-        )
-        head = html.escape(self.lines[0]) if self.lines else ""
-        rest = "".join(f"<div>{html.escape(line)}</div>" for line in self.lines[1:])
-        if items:
-            rest = "".join(
-                f"<div>{html.escape(line)}</div>"
-                for line in self.lines[1:]
-                if not any(url in line for _, url in self.links)
-            )
-            return f"<div>{head}</div><ul>{items}</ul>{rest}"
-        return f"<div>{head}</div>{rest}"
-
-
-def _links(session: Session, server: LiveServer) -> list[tuple[str, str]]:
-    base = public_url(session.config, server.host, server.port)
-    links = [("API", base)]
-    app = session.current_app()
-    docs_url = app.docs_url if app is not None else "/docs"
-    redoc_url = app.redoc_url if app is not None else "/redoc"
-    if docs_url:
-        links.append(("docs", base + docs_url.lstrip("/")))
-    if redoc_url:
-        links.append(("redoc", base + redoc_url.lstrip("/")))
-    return links
-
-
-def started_view(session: Session, server: LiveServer) -> ServerView:
-    links = _links(session, server)
-    lines = [f"nbapi: serving the kernel's app at {links[0][1]}"]
-    lines += [f"  {label}: {url}" for label, url in links[1:]]
-    return ServerView(lines, links)
-
-
-def status_view(session: Session) -> ServerView:
-    server: LiveServer | None = session.server
-    if server is None:
-        access = access_mode(session.config).describe()
-        return ServerView(["nbapi server: not started; start it with %nbapi serve", access], [])
-    base = public_url(session.config, server.host, server.port)
-    if server.running:
-        head = f"nbapi server: running at {base}"
-        links = _links(session, server)
-    elif server.state == "failed":
-        head = f"nbapi server: failed ({server.failure}); start it again with %nbapi serve"
-        links = []
-    else:
-        head = f"nbapi server: stopped (was at {base}); start it again with %nbapi serve"
-        links = []
-    access = access_mode(session.config, server.gate.detected).describe()
-    if server.gate.refused:
-        refused = server.gate.refused
-        access += f"; refused {refused} connection{'s' * (refused != 1)} of other users"
-    counts = f"requests served: {server.requests_served}, errors: {server.errors}"
-    lines = [head, counts, access]
-    return ServerView(lines, links)
-
-
 # -- starting and stopping ---------------------------------------------------------------
 def _host_warning(session: Session, host: str, private: bool = False) -> None:
     if is_loopback(host):
@@ -466,13 +389,15 @@ def _host_warning(session: Session, host: str, private: bool = False) -> None:
     )
 
 
-def start_server(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
-    """Start (or keep) the session's live server; return the links to show once."""
+def start_server(
+    session: Session, port: int | None = None, host: str | None = None
+) -> tuple[LiveServer, bool]:
+    """Start (or keep) the session's live server; return it, and whether it is new."""
     server: LiveServer | None = session.server
     if server is not None and server.running:
         wanted_host = host or server.host
         if (port is None or port == server.port) and wanted_host == server.host:
-            return status_view(session)
+            return server, False
         msg = (
             f"the live server already runs at {server.url}; "
             "move it with %nbapi restart --port N [--host H]"
@@ -488,16 +413,4 @@ def start_server(session: Session, port: int | None = None, host: str | None = N
     new.start(exact_port=exact)
     session.server = new
     _host_warning(session, host, new.gate.private)
-    return started_view(session, new)
-
-
-def autostart(session: Session) -> ServerView | None:
-    """Start the server for the first route, unless ``NbAPI.autostart`` is False or it
-    was started (or stopped) before; never raises: a failure is a one-line warning."""
-    if not session.config.autostart or session.server is not None:
-        return None
-    try:
-        return start_server(session)
-    except UserError as exc:
-        session.say(f"nbapi warning: the live server did not start: {exc}")
-        return None
+    return new, True
