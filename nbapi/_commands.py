@@ -182,7 +182,7 @@ def parse(argv: Sequence[str]) -> Call:
         from ._fuzz import parse_args
 
         if "--help" in rest or "-h" in rest:
-            return Call("fuzz", {"help": True})
+            return Call("fuzz", {"show_help": True})
         return Call("fuzz", {"options": parse_args(rest)})
     options = vars(_parser(command).parse_all(rest))
     words = options.pop("words")
@@ -200,7 +200,7 @@ def run(session: Session, argv: Sequence[str]) -> Any:
     return _HANDLERS[call.command](session, **call.args)
 
 
-# -- the live server ---------------------------------------------------------------------
+# -- the live server -----------------------------------------------------------------------
 def _start(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
     from ._server import start_server
 
@@ -262,7 +262,7 @@ def _log(session: Session, full: bool = False, errors: bool = False, n: int = 20
     return LogView(entries, messages, session.file_label, full, errors)
 
 
-# -- routes ------------------------------------------------------------------------------
+# -- routes --------------------------------------------------------------------------------
 def _routes(session: Session) -> RoutesView:
     from ._registry import route_rows
 
@@ -294,7 +294,7 @@ def _try(session: Session, words: Sequence[str] = ()) -> Any:
     return request_builder(words[0], words[1], session=session)
 
 
-# -- export, fuzz, contracts ----------------------------------------------------------------
+# -- export, fuzz, contracts ---------------------------------------------------------------
 def _export(
     session: Any,
     words: Sequence[str] = (),
@@ -321,10 +321,10 @@ def _export(
     return export_path(notebook, directory, force=force, fresh=not saved_outputs, history=history)
 
 
-def _fuzz(session: Session, options: Any = None, help: bool = False) -> Any:
+def _fuzz(session: Session, options: Any = None, show_help: bool = False) -> Any:
     from ._fuzz import FuzzHelp, run_fuzz
 
-    if help:
+    if show_help:
         return FuzzHelp()
     from ._fuzz_widgets import progress_display
 
@@ -368,7 +368,7 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 }
 
 
-# -- the live server's views ------------------------------------------------------------
+# -- the live server's views ---------------------------------------------------------------
 class ServerView:
     """The server's links or status: text lines, and clickable links in HTML."""
 
@@ -450,7 +450,7 @@ def status_view(session: Session) -> ServerView:
     return ServerView(lines, links)
 
 
-# -- the other views -----------------------------------------------------------------------------
+# -- the other views -----------------------------------------------------------------------
 class RoutesView:
     """``%nbapi routes``: a text table of the app's routes."""
 
@@ -479,7 +479,7 @@ class RemovedView:
         printer.text(repr(self))
 
 
-# -- the request log -------------------------------------------------------------------------------
+# -- the request log -----------------------------------------------------------------------
 _FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
 
 

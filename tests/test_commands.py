@@ -58,7 +58,7 @@ ROUTE = "%%route GET /items/<int:item_id>\ndef read_item(item_id):\n    return {
                 },
             ),
         ),
-        ("fuzz --help", Call("fuzz", {"help": True})),
+        ("fuzz --help", Call("fuzz", {"show_help": True})),
         ("fuzz", Call("fuzz", {"options": FuzzOptions()})),
         ("checkpoint", Call("checkpoint")),
         ("checkpoint v1", Call("checkpoint", {"words": ["v1"]})),
