@@ -514,7 +514,7 @@ def in_process(samples: int, rounds: int = 5) -> None:
 
 def start_stop(cycles: int) -> None:
     from benchmarks.bench_app import app
-    from nbapi._server import serve_command, stop_command
+    from nbapi._commands import run
     from nbapi._session import Session
 
     session = Session({"app": app}, say=lambda text: None)
@@ -526,7 +526,7 @@ def start_stop(cycles: int) -> None:
     try:
         for n in range(cycles):
             start = time.perf_counter()
-            serve_command(session, ["--port", str(port)])
+            run(session, ["serve", "--port", str(port)])
             assert raw_get(port, "/async/1").startswith(b"HTTP/1.1 200")
             elapsed = time.perf_counter() - start
             if n == 0:
@@ -535,7 +535,7 @@ def start_stop(cycles: int) -> None:
                 starts.append(elapsed)
             start = time.perf_counter()
             with port_freed(port, start, timeout=10) as freed:
-                stop_command(session, [])
+                run(session, ["stop"])
                 stops_return.append(time.perf_counter() - start)
             stops_free.append(freed[0] if freed else float("nan"))
     finally:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._commands import add_export_options, port_number
 from ._errors import UserError, one_line
 from ._export import ExportError, export_path
 
@@ -40,27 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     export.add_argument("notebook", type=Path, help="the .ipynb file, as last saved")
-    export.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="directory to write (default: NOTEBOOK-export next to the notebook)",
-    )
-    export.add_argument(
-        "--force",
-        action="store_true",
-        help="replace files in DIR even when they differ from what the last export wrote",
-    )
-    export.add_argument(
-        "--saved-outputs",
-        action="store_true",
-        help=(
-            "take the expected responses from the saved outputs instead of a run of the "
-            "notebook in a fresh kernel (warns when they are not from one clean run)"
-        ),
-    )
+    add_export_options(export)  # the same options as %nbapi export
     tutorial = commands.add_parser(
         "tutorial",
         help="open the tutorial notebooks in JupyterLab",
@@ -77,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("notebooks"),
         help="the folder of notebooks (default: ./notebooks, as in a clone of nbapi)",
     )
-    tutorial.add_argument("--port", type=_port, default=8888, help="first port to try (8888)")
+    tutorial.add_argument("--port", type=port_number, default=8888, help="first port to try (8888)")
     _add_diff(commands)
     return parser
 
@@ -118,12 +99,6 @@ def run_diff(old: Path, new: Path, response_enum_added: str) -> int:
     for line in diff.lines():
         print(line)
     return 0 if diff.ok else 1
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use a number from 1 to 65535")
-    return int(text)
 
 
 def _is_dir(path: Path) -> bool:

@@ -8,7 +8,6 @@ here imports IPython.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,28 +76,19 @@ def app_document(session: Session, app: FastAPI) -> dict[str, Any]:
     return tracker(session).document(app, policy(session.config))
 
 
-def checkpoint_command(session: Session, argv: Sequence[str]) -> None:
+def checkpoint(session: Session, name: str | None = None) -> None:
     """``%nbapi checkpoint [NAME]``: remember the app's operations as they are now."""
-    if len(argv) > 1:
-        msg = f"%nbapi checkpoint takes one NAME, got {' '.join(argv)!r}; e.g. %nbapi checkpoint v1"
-        raise ContractError(msg)
     found = tracker(session)
-    name = argv[0] if argv else f"cp{len(found.checkpoints) + 1}"
+    name = name if name is not None else f"cp{len(found.checkpoints) + 1}"
     count = found.checkpoint(name, session.app, policy(session.config))
     plural = "s" * (count != 1)
     session.say(f"checkpoint {name!r}: {count} operation{plural}; %nbapi diff {name} lists changes")
 
 
-def diff_command(session: Session, argv: Sequence[str]) -> Diff:
+def diff(session: Session, target: str | None = None) -> Diff:
     """``%nbapi diff [NAME | FILE]``: every change since a checkpoint, the session or a file."""
-    if len(argv) > 1:
-        msg = (
-            f"%nbapi diff takes one checkpoint or file, got {' '.join(argv)!r}; "
-            "e.g. %nbapi diff v1, or %nbapi diff openapi.json"
-        )
-        raise ContractError(msg)
     found, app, rules = tracker(session), session.app, policy(session.config)
-    target = argv[0] if argv else found.latest
+    target = target if target is not None else found.latest
     if target is None:
         return Diff(found.since_first(app, rules), "since each operation's first version")
     if target in found.checkpoints:
@@ -154,11 +144,8 @@ class Check:
         printer.text(repr(self))
 
 
-def check_command(session: Session, argv: Sequence[str]) -> Check:
+def check(session: Session, path: str) -> Check:
     """``%nbapi check CONTRACT``: every operation present, and compatible with the contract."""
-    if len(argv) != 1:
-        msg = "%nbapi check takes one OpenAPI file, e.g. %nbapi check contracts/todo.json"
-        raise ContractError(msg)
-    contract = load_document(argv[0], what="contract")
-    diff = diff_documents(contract, app_openapi(session.app), policy(session.config))
-    return Check(argv[0], diff, len(operations(contract)))
+    contract = load_document(path, what="contract")
+    changes = diff_documents(contract, app_openapi(session.app), policy(session.config))
+    return Check(path, changes, len(operations(contract)))

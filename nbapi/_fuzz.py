@@ -302,7 +302,7 @@ class _Judge:
         response: httpx2.Response,
         entry: LogEntry | None,
     ) -> Finding:
-        from ._server import user_traceback
+        from ._commands import user_traceback
 
         trace = None
         if entry is not None and entry.traceback:
@@ -538,24 +538,12 @@ def run_fuzz(
     )
 
 
-def fuzz_command(session: Session, argv: list[str]) -> FuzzReport | FuzzHelp:
-    """``%nbapi fuzz [METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]``."""
-    if "--help" in argv or "-h" in argv:
-        return FuzzHelp()
-    options = parse_args(argv)
-    from ._fuzz_widgets import progress_display
-
-    with progress_display() as progress:
-        return run_fuzz(session, options, progress)
-
-
 __all__ = [
     "CHECKS",
     "DEFAULT_CHECKS",
     "FuzzError",
     "FuzzHelp",
     "FuzzOptions",
-    "fuzz_command",
     "parse_args",
     "run_fuzz",
 ]

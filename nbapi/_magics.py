@@ -10,9 +10,7 @@ import ast
 import atexit
 import contextlib
 import html
-import importlib
 import operator
-import shlex
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -38,32 +36,15 @@ from starlette.routing import Match
 
 from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
+from ._commands import autostart, route_error_text, run_line, user_traceback
 from ._config import NbAPI, invalid_options
 from ._errors import UserError, error_line, one_line
-from ._registry import RoutesView, added_warnings, route_rows, unreachable
+from ._registry import added_warnings, route_rows, unreachable
 from ._runner import LogEntry
 from ._session import NOT_RUNNING, Session, set_current
 from ._spec import parse_route_line
 
 _FORMATTER = FullEvalFormatter()
-
-# %nbapi SUBCOMMAND -> (module, function(session, argv) -> value to display or None).
-# Each feature owns its subcommands in its own module; they are imported on first use.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("nbapi._server", "serve_command"),
-    "stop": ("nbapi._server", "stop_command"),
-    "restart": ("nbapi._server", "restart_command"),
-    "status": ("nbapi._server", "status_command"),
-    "log": ("nbapi._server", "log_command"),
-    "explorer": ("nbapi._widgets", "explorer_command"),
-    "try": ("nbapi._widgets", "try_command"),
-    "export": ("nbapi._export", "export_command"),
-    "fuzz": ("nbapi._fuzz", "fuzz_command"),
-    "checkpoint": ("nbapi._checkpoints", "checkpoint_command"),
-    "diff": ("nbapi._checkpoints", "diff_command"),
-    "check": ("nbapi._checkpoints", "check_command"),
-    "remove": ("nbapi._registry", "remove_command"),
-}
 
 # How long the kernel's threads come before a loaded live server's requests when an
 # execution starts (its first moments; a long cell then shares the GIL as before) and
@@ -328,8 +309,6 @@ class NbAPIMagics(Magics):
             note = " (replaced)"
         self._show_route(owner, f"{spec.describe()} -> {name}(){note}", warnings)
         if self.session.server is None and self.session.config.autostart:
-            from ._server import autostart
-
             started = autostart(self.session)
             if started is not None:
                 display(started)
@@ -435,8 +414,6 @@ class NbAPIMagics(Magics):
             if entry.source == "server":  # %http shows its own errors and output in its cell
                 self._unannounced.append(entry)
             return
-        from ._server import route_error_text, user_traceback
-
         display_id, text, parent = shown
         error, output = self._route_state.get(display_id, ("", ""))
         if entry.error:
@@ -542,8 +519,6 @@ class NbAPIMagics(Magics):
             listeners.remove(catch)
         error = ""
         if caught and not call.server:
-            from ._server import user_traceback
-
             error = user_traceback(caught[-1].traceback or "", self.file_label)
         return HttpResponse(response, verbose=call.verbose, error=error)
 
@@ -600,28 +575,8 @@ class NbAPIMagics(Magics):
             %nbapi diff v1
             %nbapi check contracts/todo.json
         """
-        try:
-            argv = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"cannot read {line!r}: {exc}; check its quotes") from None
-        if not argv:
-            argv = ["status"]
-        command, args = argv[0], argv[1:]
-        if command == "routes":
-            with user_errors():  # `app = 3`: one line, as the other subcommands say it
-                return self.routes_text()
-        if command not in SUBCOMMANDS:
-            known = ", ".join(["routes", *SUBCOMMANDS])
-            raise UsageError(f"unknown %nbapi command {command!r}; use one of {known}")
-        module_name, function_name = SUBCOMMANDS[command]
-        function = getattr(importlib.import_module(module_name), function_name)
         with user_errors():
-            return function(self.session, args)
-
-    def routes_text(self) -> RoutesView:
-        app = self.session.app
-        owned = {id(entry.route) for entry in self.session.registry.owned(app).values()}
-        return RoutesView(route_rows(app.router.routes, owned))
+            return run_line(self.session, line)
 
 
 def route_output_text(entry: LogEntry, lines: int = 20) -> str:

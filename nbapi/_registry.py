@@ -14,7 +14,7 @@ import operator
 import typing
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -499,43 +499,3 @@ def remove_route(app: FastAPI, method: str, path: str) -> list[str]:
     routes[:] = kept
     app.openapi_schema = None
     return done
-
-
-def remove_command(session: Any, argv: list[str]) -> RemovedView:
-    """``%nbapi remove METHOD PATH``: take a route out of the kernel's app."""
-    if len(argv) != 2:
-        shown = " ".join(argv)
-        msg = (
-            f"cannot read {shown!r}; usage: %nbapi remove METHOD PATH, "
-            "e.g. %nbapi remove GET /items/{item_id}"
-        )
-        raise RouteError(msg)
-    return RemovedView(remove_route(session.app, argv[0], argv[1]))
-
-
-class RemovedView:
-    """What ``%nbapi remove`` did, one line per route."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-
-    def __repr__(self) -> str:
-        return "\n".join(self.lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-
-class RoutesView:
-    """``%nbapi routes``: a text table of the app's routes."""
-
-    def __init__(self, rows: Sequence[tuple[str, ...]]) -> None:
-        self.rows = rows
-
-    def __repr__(self) -> str:
-        from ._http import format_table
-
-        return format_table(("method", "path", "name", "from"), self.rows)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))

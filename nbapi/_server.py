@@ -9,30 +9,24 @@ port is an immediate error instead of a hang in a background thread. uvicorn
 runs with lifespan off (the runner owns the app's lifespan), no access log and
 its own log records kept in the server's log instead of cell outputs.
 
-Nothing here imports IPython: the ``%nbapi`` commands return plain objects with
-a short, deterministic text ``repr`` (and HTML links), which the magics show.
+Nothing here imports IPython; what ``%nbapi serve`` and ``status`` show is built
+in ``_commands``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import concurrent.futures
 import contextlib
 import errno
-import html
 import logging
 import os
-import re
 import socket
-import sysconfig
 import threading
-from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._access import REFUSED_BODY, Gate, access_mode, gated
+from ._access import REFUSED_BODY, Gate, gated
 from ._errors import UserError
 from ._hosts import connect_host, is_ipv6, is_loopback, local_url, url_host
 from ._runner import AppRunner, ASGIApp, LogEntry, Receive, Scope, Send
@@ -378,106 +372,7 @@ class _LazyUvicorn:
 _Uvicorn = _LazyUvicorn()
 
 
-# -- what the commands show ------------------------------------------------------------
-class ServerView:
-    """The server's links or status: text lines, and clickable links in HTML."""
-
-    def __init__(self, lines: list[str], links: list[tuple[str, str]]) -> None:
-        self.lines = lines
-        self.links = links
-
-    def __repr__(self) -> str:
-        return "\n".join(self.lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        items = "".join(
-            f'<li>{html.escape(label)}: <a href="{html.escape(url)}" target="_blank">'
-            f"{html.escape(url)}</a></li>"
-            for label, url in self.links
-        )
-        head = html.escape(self.lines[0]) if self.lines else ""
-        rest = "".join(f"<div>{html.escape(line)}</div>" for line in self.lines[1:])
-        if items:
-            rest = "".join(
-                f"<div>{html.escape(line)}</div>"
-                for line in self.lines[1:]
-                if not any(url in line for _, url in self.links)
-            )
-            return f"<div>{head}</div><ul>{items}</ul>{rest}"
-        return f"<div>{head}</div>{rest}"
-
-
-def _links(session: Session, server: LiveServer) -> list[tuple[str, str]]:
-    base = public_url(session.config, server.host, server.port)
-    links = [("API", base)]
-    app = session.current_app()
-    docs_url = app.docs_url if app is not None else "/docs"
-    redoc_url = app.redoc_url if app is not None else "/redoc"
-    if docs_url:
-        links.append(("docs", base + docs_url.lstrip("/")))
-    if redoc_url:
-        links.append(("redoc", base + redoc_url.lstrip("/")))
-    return links
-
-
-def started_view(session: Session, server: LiveServer) -> ServerView:
-    links = _links(session, server)
-    lines = [f"nbapi: serving the kernel's app at {links[0][1]}"]
-    lines += [f"  {label}: {url}" for label, url in links[1:]]
-    return ServerView(lines, links)
-
-
-def status_view(session: Session) -> ServerView:
-    server: LiveServer | None = session.server
-    if server is None:
-        access = access_mode(session.config).describe()
-        return ServerView(["nbapi server: not started; start it with %nbapi serve", access], [])
-    base = public_url(session.config, server.host, server.port)
-    if server.running:
-        head = f"nbapi server: running at {base}"
-        links = _links(session, server)
-    elif server.state == "failed":
-        head = f"nbapi server: failed ({server.failure}); start it again with %nbapi serve"
-        links = []
-    else:
-        head = f"nbapi server: stopped (was at {base}); start it again with %nbapi serve"
-        links = []
-    access = access_mode(session.config, server.gate.detected).describe()
-    if server.gate.refused:
-        refused = server.gate.refused
-        access += f"; refused {refused} connection{'s' * (refused != 1)} of other users"
-    counts = f"requests served: {server.requests_served}, errors: {server.errors}"
-    lines = [head, counts, access]
-    return ServerView(lines, links)
-
-
 # -- starting and stopping ---------------------------------------------------------------
-def _parser(command: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"%nbapi {command}", add_help=False)
-    parser.add_argument("--port", "-p", type=int, default=None)
-    parser.add_argument("--host", default=None)
-    return parser
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse would print and exit
-        msg = f"{self.prog}: {message}; usage: {self.prog} [--port N] [--host H]"
-        raise ServerError(msg)
-
-
-def _parse(command: str, argv: list[str]) -> tuple[int | None, str | None]:
-    args = _parser(command).parse_args(argv)
-    if args.port is not None and not 0 < args.port < 65536:
-        msg = f"--port {args.port!r} is not a TCP port; use a number from 1 to 65535"
-        raise ServerError(msg)
-    if args.host is not None and not args.host.strip():
-        raise ServerError("--host '' is empty; use --host 127.0.0.1")
-    return args.port, args.host
-
-
 def _host_warning(session: Session, host: str, private: bool = False) -> None:
     if is_loopback(host):
         return
@@ -494,13 +389,15 @@ def _host_warning(session: Session, host: str, private: bool = False) -> None:
     )
 
 
-def start_server(session: Session, port: int | None = None, host: str | None = None) -> ServerView:
-    """Start (or keep) the session's live server; return the links to show once."""
+def start_server(
+    session: Session, port: int | None = None, host: str | None = None
+) -> tuple[LiveServer, bool]:
+    """Start (or keep) the session's live server; return it, and whether it is new."""
     server: LiveServer | None = session.server
     if server is not None and server.running:
         wanted_host = host or server.host
         if (port is None or port == server.port) and wanted_host == server.host:
-            return status_view(session)
+            return server, False
         msg = (
             f"the live server already runs at {server.url}; "
             "move it with %nbapi restart --port N [--host H]"
@@ -516,161 +413,4 @@ def start_server(session: Session, port: int | None = None, host: str | None = N
     new.start(exact_port=exact)
     session.server = new
     _host_warning(session, host, new.gate.private)
-    return started_view(session, new)
-
-
-def autostart(session: Session) -> ServerView | None:
-    """Start the server for the first route, unless ``NbAPI.autostart`` is False or it
-    was started (or stopped) before; never raises: a failure is a one-line warning."""
-    if not session.config.autostart or session.server is not None:
-        return None
-    try:
-        return start_server(session)
-    except UserError as exc:
-        session.say(f"nbapi warning: the live server did not start: {exc}")
-        return None
-
-
-def serve_command(session: Session, argv: list[str]) -> ServerView:
-    """``%nbapi serve [--port N] [--host H]``."""
-    port, host = _parse("serve", argv)
-    return start_server(session, port, host)
-
-
-def stop_command(session: Session, argv: list[str]) -> ServerView:
-    """``%nbapi stop``: stop serving; the port is free when this returns."""
-    if argv:
-        raise ServerError(f"%nbapi stop takes no arguments, got {' '.join(argv)!r}")
-    server: LiveServer | None = session.server
-    if server is None or not server.running:
-        return ServerView(["nbapi server: not running"], [])
-    server.stop()
-    return ServerView([f"nbapi server: stopped; {server.url} is free"], [])
-
-
-def restart_command(session: Session, argv: list[str]) -> ServerView:
-    """``%nbapi restart [--port N] [--host H]``: stop, then serve again (same port by default)."""
-    port, host = _parse("restart", argv)
-    server: LiveServer | None = session.server
-    if server is not None:
-        if port is None and host is None:
-            port, host = server.port, server.host
-        if server.running:
-            server.stop()
-    return start_server(session, port, host)
-
-
-def status_command(session: Session, argv: list[str]) -> ServerView:
-    """``%nbapi status``: URL, state, requests served, errors."""
-    if argv:
-        raise ServerError(f"%nbapi status takes no arguments, got {' '.join(argv)!r}")
-    return status_view(session)
-
-
-# -- the log -------------------------------------------------------------------------------
-_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
-
-
-def _library_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    dirs.add(str(Path(__file__).resolve().parent))
-    dirs.add(str(Path(asyncio.__file__).resolve().parent.parent))
-    return tuple(sorted(dirs))
-
-
-def user_traceback(text: str, label: Callable[[str], str | None] | None = None) -> str:
-    """``text`` (a formatted traceback) with only the user's frames.
-
-    Frames in the standard library, site-packages (FastAPI, Starlette, anyio) and
-    nbapi are dropped; ``label(filename)`` names notebook cells ("Cell In[3]").
-    """
-    libraries = _library_dirs()
-    out: list[str] = []
-    keep = True
-    for line in text.splitlines():
-        match = _FRAME.match(line)
-        if match:
-            filename = match["file"]
-            name = label(filename) if label is not None else None
-            resolved = str(Path(filename).resolve()) if filename.startswith("/") else filename
-            keep = name is not None or not (
-                resolved.startswith(libraries) or filename.startswith("<frozen")
-            )
-            if keep:
-                where = name or f'File "{filename}"'
-                out.append(f"  {where}, line {match['line']}, in {match['name']}")
-            continue
-        if line.startswith("    "):
-            if keep:
-                out.append(line)
-            continue
-        keep = True
-        out.append(line)
-    return "\n".join(out)
-
-
-class LogView:
-    """``%nbapi log``: recent requests (newest last), errors with their tracebacks."""
-
-    def __init__(
-        self,
-        entries: Iterable[LogEntry],
-        messages: Iterable[str],
-        label: Callable[[str], str | None] | None = None,
-        full: bool = False,
-        errors: bool = False,
-    ) -> None:
-        self.entries = list(entries)
-        self.messages = list(messages)
-        self.label = label
-        self.full = full
-        self.errors = errors
-
-    def __repr__(self) -> str:
-        if not self.entries and self.errors:
-            return "\n".join(["nbapi log: no handler errors", *self.messages])
-        if not self.entries and not self.messages:
-            return "nbapi log: no requests yet"
-        lines = [f"nbapi log: {len(self.entries)} recent requests, newest last"]
-        for entry in self.entries:
-            lines.append(entry.line())
-            if entry.output and self.full:
-                lines.append("    output:")
-                lines.extend("      " + row for row in entry.output.rstrip("\n").splitlines())
-            if entry.traceback:
-                text = entry.traceback if self.full else user_traceback(entry.traceback, self.label)
-                lines.extend("    " + row for row in text.rstrip().splitlines())
-        lines.extend(self.messages)
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-
-def log_command(session: Session, argv: list[str]) -> LogView:
-    """``%nbapi log [--full] [--errors] [-n N]``: recent requests and handler errors."""
-    parser = _Parser(prog="%nbapi log", add_help=False)
-    parser.add_argument("--full", action="store_true")
-    parser.add_argument("--errors", action="store_true")
-    parser.add_argument("-n", type=int, default=20)
-    try:
-        args = parser.parse_args(argv)
-    except ServerError:
-        msg = f"cannot read {' '.join(argv)!r}; usage: %nbapi log [--full] [--errors] [-n N]"
-        raise ServerError(msg) from None
-    entries = [e for e in session.runner.log if e.error or not args.errors]
-    entries = entries[-args.n :] if args.n > 0 else []
-    server: LiveServer | None = session.server
-    messages = list(session.runner.lifespan_errors)
-    messages += list(server.messages) if server is not None else []
-    label = getattr(session, "file_label", None)
-    return LogView(entries, messages, label, args.full, args.errors)
-
-
-def route_error_text(entry: LogEntry) -> str:
-    """One line for the ``%%route`` cell whose handler failed."""
-    return (
-        f"last error: {entry.status or 500} {entry.method} {entry.path}: {entry.error} "
-        "(traceback: %nbapi log)"
-    )
+    return new, True

@@ -63,46 +63,29 @@ def _session() -> Any:
     return current_session()
 
 
-def explorer_command(session: Any, argv: list[str]) -> Explorer:
-    """``%nbapi explorer``."""
-    if argv:
-        msg = f"%nbapi explorer takes no arguments, got {' '.join(argv)!r}; run %nbapi explorer"
+def resolve_path(session: Any, path: str) -> str:
+    """The one method serving ``path`` (a template, or a concrete /items/42), for
+    ``%nbapi try PATH``."""
+    ops, _, problem = read_operations(session)
+    if problem:
+        raise WidgetArgsError(problem)
+    matches = [op for op in ops if op.path == path]
+    if not matches:  # a concrete path: /items/42 fills in item_id
+        for method in dict.fromkeys(op.method for op in ops):
+            with contextlib.suppress(_forms.OperationNotFound):
+                matches.append(_forms.find_operation(ops, method, path)[0])
+    if not matches:
+        known = ", ".join(op.label for op in ops[:8]) or "none yet"
+        msg = f"%nbapi try {path!r}: no operation on that path; use one of {known}"
         raise WidgetArgsError(msg)
-    return explorer(session)
-
-
-def try_command(session: Any, argv: list[str]) -> RequestBuilder:
-    """``%nbapi try [METHOD PATH]`` (or ``%nbapi try PATH`` when one method serves it)."""
-    if not argv:
-        return request_builder(session=session)
-    if len(argv) == 1:
-        ops, _, problem = read_operations(session)
-        if problem:
-            raise WidgetArgsError(problem)
-        matches = [op for op in ops if op.path == argv[0]]
-        if not matches:  # a concrete path: /items/42 fills in item_id
-            for method in dict.fromkeys(op.method for op in ops):
-                with contextlib.suppress(_forms.OperationNotFound):
-                    matches.append(_forms.find_operation(ops, method, argv[0])[0])
-        if not matches:
-            known = ", ".join(op.label for op in ops[:8]) or "none yet"
-            msg = f"%nbapi try {argv[0]!r}: no operation on that path; use one of {known}"
-            raise WidgetArgsError(msg)
-        if len(matches) != 1:
-            methods = ", ".join(op.method for op in matches) or "none"
-            msg = (
-                f"%nbapi try {argv[0]!r} needs a method (methods on it: {methods}); "
-                f"e.g. %nbapi try GET {argv[0]}"
-            )
-            raise WidgetArgsError(msg)
-        return request_builder(matches[0].method, argv[0], session=session)
-    if len(argv) > 2:
+    if len(matches) != 1:
+        methods = ", ".join(op.method for op in matches) or "none"
         msg = (
-            f"%nbapi try takes METHOD PATH, got {' '.join(argv)!r}; "
-            "quote nothing, e.g. %nbapi try GET /items/{item_id}"
+            f"%nbapi try {path!r} needs a method (methods on it: {methods}); "
+            f"e.g. %nbapi try GET {path}"
         )
         raise WidgetArgsError(msg)
-    return request_builder(argv[0], argv[1], session=session)
+    return matches[0].method
 
 
 __all__ = [
@@ -110,7 +93,6 @@ __all__ = [
     "HistoryEntry",
     "RequestBuilder",
     "explorer",
-    "explorer_command",
     "request_builder",
-    "try_command",
+    "resolve_path",
 ]

@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 
 from nbapi.__main__ import main
 from nbapi._client import HttpResponse, parse_http_line
+from nbapi._commands import run
 from nbapi._errors import UserError
 from nbapi._export import (
     ExportError,
     Request,
     current_notebook,
     expectation,
-    export_command,
     export_notebook,
     export_path,
     py,
@@ -491,7 +491,7 @@ def test_export_command_uses_jpy_session_name(
 ) -> None:
     monkeypatch.setenv("JPY_SESSION_NAME", str(shop))
     assert current_notebook() == shop
-    result = export_command(None, [str(tmp_path / "o")])
+    result = run(None, ["export", str(tmp_path / "o")])
     assert (tmp_path / "o" / "test_app.py").is_file()
     assert result.notebook == "shop.ipynb"
 
@@ -499,9 +499,9 @@ def test_export_command_uses_jpy_session_name(
 def test_export_command_without_a_session_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     with pytest.raises(UserError, match=r"use %nbapi export NOTEBOOK\.ipynb \[DIR\]"):
-        export_command(None, [])
+        run(None, ["export"])
     with pytest.raises(UserError, match="too many arguments"):
-        export_command(None, ["a.ipynb", "b", "c"])
+        run(None, ["export", "a.ipynb", "b", "c"])
 
 
 def test_nbapi_export_magic(shell: Any, shop: Path, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -197,40 +196,3 @@ def current_notebook(environ: dict[str, str] | None = None) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def export_command(session: Any, argv: list[str]) -> ExportResult:
-    """``%nbapi export [NOTEBOOK.ipynb] [DIR] [--saved-outputs] [--force]``: export the saved
-    notebook.
-
-    Expected responses come from a fresh run of it, or with ``--saved-outputs`` from
-    its saved outputs. ``--force`` replaces files that differ from the last export's.
-    """
-    parser = _Parser(prog="%nbapi export", add_help=False)
-    parser.add_argument("paths", nargs="*")
-    parser.add_argument("--saved-outputs", action="store_true")
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args(argv)
-    paths: list[str] = list(args.paths)
-    if len(paths) > 2:
-        msg = f"too many arguments {paths!r}; use %nbapi export [NOTEBOOK.ipynb] [DIR]"
-        raise ExportError(msg)
-    given = paths and paths[0].endswith(".ipynb")
-    notebook = Path(paths.pop(0)) if given else current_notebook()
-    if notebook is None:
-        msg = (
-            "cannot tell which notebook this kernel runs (no JPY_SESSION_NAME); "
-            "use %nbapi export NOTEBOOK.ipynb [DIR]"
-        )
-        raise ExportError(msg)
-    directory = paths[0] if paths else None
-    history = session.namespace.get("_ih") if hasattr(session, "namespace") else None
-    return export_path(
-        notebook, directory, force=args.force, fresh=not args.saved_outputs, history=history
-    )
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse would exit the kernel
-        msg = f"{message}; use %nbapi export [NOTEBOOK.ipynb] [DIR] [--saved-outputs] [--force]"
-        raise ExportError(msg)
