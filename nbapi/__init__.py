@@ -42,7 +42,7 @@ def get_client() -> httpx2.Client:
     from ._session import current_session
 
     session = current_session()
-    session.app  # noqa: B018 - binds app = FastAPI() when there is none
+    session.bind_app()
     return session.client
 
 

@@ -400,7 +400,7 @@ class RequestBuilder(_Live, widgets.VBox):
             if server is None:
                 return None, NOT_RUNNING
             return server.client(), ""
-        self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
+        self.session.bind_app()
         return self.session.client, ""
 
     def base_url(self) -> str:

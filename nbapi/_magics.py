@@ -32,7 +32,6 @@ from IPython.core.magic import (
 )
 from IPython.display import display
 from IPython.utils.text import FullEvalFormatter
-from starlette.routing import Match
 
 from ._checkpoints import rerun_lines
 from ._client import HttpResponse, parse_http_cell, parse_http_line
@@ -389,26 +388,13 @@ class NbAPIMagics(Magics):
 
         schedule(in_iopub_thread)
 
-    def _route_owner(self, entry: LogEntry) -> str | None:
-        app = self.session.current_app()
-        if app is None:
-            return None
-        path = entry.path.split("?", 1)[0]
-        scope = {"type": "http", "path": path, "method": entry.method, "root_path": ""}
-        for route in list(app.router.routes):
-            try:
-                match, _ = route.matches(scope)
-            except Exception:
-                continue
-            if match is Match.FULL:
-                return self.session.registry.owner_of(route)
-        return None
-
     def on_request(self, entry: LogEntry) -> None:
         """Runner listener (loop thread): show a handler's error and output in its %%route cell."""
         if not entry.error and not (entry.output and entry.source == "server"):
             return
-        owner = self._route_owner(entry)
+        owner = self.session.registry.owner_of_request(
+            self.session.current_app(), entry.method, entry.path
+        )
         shown = self.route_displays.get(owner) if owner is not None else None
         if shown is None:
             if entry.source == "server":  # %http shows its own errors and output in its cell
@@ -497,7 +483,7 @@ class NbAPIMagics(Magics):
             if call.server:
                 client = self._server_client()
             else:
-                self.session.app  # noqa: B018 - binds app = FastAPI() when there is none
+                self.session.bind_app()
                 client = self.session.client
         caught: list[LogEntry] = []
 

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 
 from ._errors import UserError, error_line
 from ._spec import RouteSpec, parse_route_line
@@ -223,6 +223,20 @@ class Registry:
         for owner, entry in self._owned.items():
             if entry.route is route:
                 return owner
+        return None
+
+    def owner_of_request(self, app: FastAPI | None, method: str, path: str) -> str | None:
+        """The cell whose route answers ``METHOD path`` (a query string is ignored)."""
+        if app is None:
+            return None
+        scope = {"type": "http", "path": path.split("?", 1)[0], "method": method, "root_path": ""}
+        for route in list(app.router.routes):
+            try:
+                match, _ = route.matches(scope)
+            except Exception:  # a route whose matching fails answers nothing
+                continue
+            if match is Match.FULL:
+                return self.owner_of(route)
         return None
 
     def register(

@@ -70,6 +70,10 @@ class Session:
         value = self.namespace.get(APP_NAME)
         return value if isinstance(value, FastAPI) else None
 
+    def bind_app(self) -> FastAPI:
+        """The kernel's app, bound as ``app = FastAPI()`` first when the notebook has none."""
+        return self.app
+
     @property
     def app(self) -> FastAPI:
         """The kernel's app; binds ``app = FastAPI()`` in the namespace when there is none."""

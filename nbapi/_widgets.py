@@ -41,7 +41,7 @@ class WidgetArgsError(UserError):
 def explorer(session: Any = None) -> Explorer:
     """A live explorer of the kernel app's operations."""
     session = session if session is not None else _session()
-    session.app  # noqa: B018 - binds app = FastAPI() when there is none
+    session.bind_app()
     return Explorer(session)
 
 
@@ -50,7 +50,7 @@ def request_builder(
 ) -> RequestBuilder:
     """A request builder for ``METHOD PATH``, or one that lets you choose the operation."""
     session = session if session is not None else _session()
-    session.app  # noqa: B018 - binds app = FastAPI() when there is none
+    session.bind_app()
     if (method is None) != (path is None):
         msg = "give both a method and a path, e.g. request_builder('GET', '/items/{item_id}')"
         raise WidgetArgsError(msg)

@@ -315,3 +315,23 @@ def test_remove_a_missing_route_is_one_line_with_a_hint() -> None:
         "no GET /item/{item_id} route in the app; did you mean '/items/{item_id}'? "
         "%nbapi routes lists them (routes inside an included router are removed from the router)"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "owner"),
+    [
+        ("GET", "/items/7", "cell-items"),
+        ("GET", "/items/7?q=1", "cell-items"),  # the query string is not the path
+        ("POST", "/items/7", None),  # no route answers POST there
+        ("GET", "/other", None),
+    ],
+)
+def test_owner_of_request(method: str, path: str, owner: str | None) -> None:
+    app, registry = FastAPI(), Registry()
+
+    def item(item_id: int) -> int:
+        return item_id
+
+    register(registry, app, "cell-items", "GET /items/{item_id}", item)
+    assert registry.owner_of_request(app, method, path) == owner
+    assert registry.owner_of_request(None, method, path) is None
