@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from ._config import NbAPI
 from ._contract import ContractError, Diff, diff_documents, load_document, operations
 from ._errors import error_line
-from ._openapi import Tracker
+from ._openapi import RouteOperations, Snapshot, Tracker
 from ._rules import Change, Policy
 from ._session import Session
 
@@ -68,12 +68,27 @@ def app_document(session: Session, app: FastAPI) -> dict[str, Any]:
     An app whose ``openapi`` is replaced (FastAPI's "extending OpenAPI"), or that has tags
     metadata, servers or webhooks, gets ``app.openapi()`` itself.
     """
-    own = "openapi" not in vars(app) and type(app).openapi is FastAPI.openapi
-    plain = not (app.openapi_tags or app.servers or app.webhooks.routes)
-    if not (own and plain):
+    if not built_route_by_route(app):
         app.openapi_schema = None  # routes may have changed behind FastAPI's cache
         return app.openapi()
     return tracker(session).document(app, policy(session.config))
+
+
+def built_route_by_route(app: FastAPI) -> bool:
+    """Whether the app's OpenAPI is FastAPI's own, the sum of its routes' documents."""
+    own = "openapi" not in vars(app) and type(app).openapi is FastAPI.openapi
+    return own and not (app.openapi_tags or app.servers or app.webhooks.routes)
+
+
+def followed_routes(session: Session, app: FastAPI) -> tuple[Snapshot, RouteOperations]:
+    """The app's routes as the session's tracker follows them, and its per-route cache.
+
+    The snapshot is the same object for as long as the routes stay the same, so a widget
+    can tell at once whether anything changed since it last looked.
+    """
+    found = tracker(session)
+    found.observe(app, policy(session.config), compare=False)
+    return found.last, found.cache
 
 
 def checkpoint(session: Session, name: str | None = None) -> None:

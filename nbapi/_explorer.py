@@ -11,12 +11,11 @@ from ._builder import RequestBuilder
 from ._forms import Operation
 from ._views import (
     CSS,
+    OperationReader,
     _Live,
     badge,
     escape,
     operation_details_html,
-    read_operations,
-    unreachable_operations,
 )
 
 
@@ -67,7 +66,7 @@ class OperationView:
     def _toggle(self) -> None:
         children: list[widgets.Widget] = []
         if self.details_button.value:
-            self.details.value = operation_details_html(self.op, self.explorer.spec)
+            self.details.value = self._details_html()
             children.append(self.details)
         if self.try_button.value:
             if self.builder is None:
@@ -75,15 +74,17 @@ class OperationView:
             children.append(self.builder)
         self.extra.children = children
 
+    def _details_html(self) -> str:
+        return operation_details_html(self.op, self.explorer.reader.document(self.op))
+
     def update(self, op: Operation) -> None:
-        unchanged = op is self.op and self._shown_unreachable == self._unreachable()
-        self.op = op
-        if unchanged and not self.details_button.value:
+        if op is self.op and self._shown_unreachable == self._unreachable():
             return  # the same operation object (read from a cache): nothing to redraw
+        self.op = op
         self._shown_unreachable = self._unreachable()
         self.header.value = self._header_html()
         if self.details_button.value:
-            self.details.value = operation_details_html(op, self.explorer.spec)
+            self.details.value = self._details_html()
 
     def close(self) -> None:
         if self.builder is not None:
@@ -99,11 +100,13 @@ class Explorer(_Live, widgets.VBox):
         self.session = session
         self.add_class("nbapi-widget")
         self.add_class("nbapi-explorer")
+        self.reader = OperationReader(session)
         self.ops: list[Operation] = []
-        self.spec: dict[str, Any] = {}
+        self.info: dict[str, Any] = {}  # the document's title and version
         self.problem = ""
         self.unreachable: dict[str, str] = {}  # operation label -> why no request reaches it
         self.views: dict[str, OperationView] = {}
+        self.headings: dict[str, widgets.HTML] = {}  # one per tag, kept across redraws
         self.redraws = 0
         self.header = widgets.HTML()
         self.filter = widgets.Text(placeholder="filter by path, method, tag or summary")
@@ -139,26 +142,32 @@ class Explorer(_Live, widgets.VBox):
         return bundle
 
     def routes_changed(self) -> None:
-        self.ops, self.spec, self.problem = read_operations(self.session)
-        self.unreachable = unreachable_operations(self.session.current_app())
+        listing = self.reader.read()
+        self.ops, self.info, self.problem = listing.ops, listing.info, listing.problem
+        self.unreachable = listing.unreachable
         self.redraws += 1
-        labels = {op.label for op in self.ops}
-        for label in [k for k in self.views if k not in labels]:
-            self.views.pop(label).close()
+        views = self.views
+        if len(views) != len(self.ops) or not all(map(views.__contains__, self.labels())):
+            labels = set(self.labels())
+            for label in [k for k in views if k not in labels]:
+                views.pop(label).close()
         for op in self.ops:
-            view = self.views.get(op.label)
+            view = views.get(op.label)
             if view is None:
-                self.views[op.label] = OperationView(self, op)
-            else:
+                views[op.label] = OperationView(self, op)
+            elif view.op is not op or view._shown_unreachable != self.unreachable.get(op.label):
                 view.update(op)
         self._draw()
+
+    def labels(self) -> list[str]:
+        return [op.label for op in self.ops]
 
     def show_problem(self, text: str) -> None:
         self.problem = text
         self._draw_header()
 
     def _draw_header(self) -> None:
-        info = self.spec.get("info", {}) if self.spec else {}
+        info = self.info
         title = f"{info.get('title', '')} {info.get('version', '')}".strip()
         count = len(self.ops)
         problem = (
@@ -178,19 +187,14 @@ class Explorer(_Live, widgets.VBox):
         needle = self.filter.value.strip().lower()
         groups: dict[str, list[Operation]] = {}
         for op in self.ops:
-            text = " ".join([op.method, op.path, op.summary, *op.tags]).lower()
-            if needle and needle not in text:
+            text = " ".join([op.method, op.path, op.summary, *op.tags]) if needle else ""
+            if needle not in text.lower():
                 continue
             for tag in op.tags or ("default",):
                 groups.setdefault(tag, []).append(op)
         children: list[widgets.Widget] = []
         for tag, ops in groups.items():
-            children.append(
-                widgets.HTML(
-                    f'<h4 data-nbapi-tag="{escape(tag)}" style="margin:6px 0 2px">'
-                    f"{escape(tag)}</h4>"
-                )
-            )
+            children.append(self._heading(tag))
             children += [self.views[op.label].box for op in ops]
         if not self.ops and not self.problem:
             children.append(
@@ -198,7 +202,16 @@ class Explorer(_Live, widgets.VBox):
                     '<div class="nbapi-muted">No operations yet: run a %%route cell.</div>'
                 )
             )
-        self.list.children = children
+        if tuple(children) != self.list.children:  # compared by identity, in C
+            self.list.children = children
+
+    def _heading(self, tag: str) -> widgets.HTML:
+        heading = self.headings.get(tag)
+        if heading is None:
+            heading = self.headings[tag] = widgets.HTML(
+                f'<h4 data-nbapi-tag="{escape(tag)}" style="margin:6px 0 2px">{escape(tag)}</h4>'
+            )
+        return heading
 
     def builder(self, method: str, path: str) -> RequestBuilder:
         """Open (and return) the request builder of one operation."""
@@ -212,4 +225,6 @@ class Explorer(_Live, widgets.VBox):
         self._unsubscribe()
         for view in self.views.values():
             view.close()
+        for heading in self.headings.values():
+            heading.close()
         super().close()

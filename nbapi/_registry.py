@@ -7,6 +7,7 @@ Nothing here imports IPython.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import itertools
@@ -477,6 +478,105 @@ def unreachable(routes: list[BaseRoute]) -> dict[int, str]:
     return found
 
 
+class Reachability:
+    """``unreachable(routes)`` kept up to date from one list of routes to the next.
+
+    The explorer asks after every cell that changed routes. A route's status depends only
+    on the earlier routes that could hide it, so after a few routes were added or removed
+    only the routes those could hide (or be hidden by) are looked at again, found with
+    C-speed scans over the rest; many changes, or routes reordered, compute it all again.
+    """
+
+    MAX_CHANGES = 16
+
+    def __init__(self) -> None:
+        self.routes: list[BaseRoute] = []  # held, so that their ids are not reused
+        self.ids: list[int] = []
+        self.found: dict[int, str] = {}
+        self._parts: dict[int, tuple[str, Any, str]] = {}  # id -> path, format, literal
+
+    def update(self, routes: list[BaseRoute]) -> dict[int, str]:
+        """id(route) -> why it is never reached, as ``unreachable(routes)`` gives it."""
+        ids = list(map(id, routes))
+        if ids == self.ids:
+            return self.found
+        old, new = set(self.ids), set(ids)
+        gone, came = old - new, new - old
+        if (
+            not self.ids
+            or len(gone) + len(came) > self.MAX_CHANGES
+            or [i for i in self.ids if i not in gone] != [i for i in ids if i not in came]
+        ):
+            found = unreachable(routes)
+            self._parts = {}
+        else:
+            changed = [r for r in self.routes if id(r) in gone]
+            changed += [r for r in routes if id(r) in came]
+            found = {i: why for i, why in self.found.items() if i not in gone}
+            parts = self._parts_of(routes, ids)
+            for index in _could_change(routes, parts, changed):
+                found.pop(ids[index], None)
+                reason = _hidden_by(routes, [p[2] for p in parts[:index]], index)
+                if reason is not None:
+                    found[ids[index]] = reason
+            self._parts = dict(zip(ids, parts, strict=True))
+        self.routes, self.ids, self.found = list(routes), ids, found
+        return found
+
+    def _parts_of(self, routes: list[BaseRoute], ids: list[int]) -> list[tuple[str, Any, str]]:
+        parts = list(map(self._parts.get, ids))
+        for index in [i for i, part in enumerate(parts) if part is None]:
+            route = routes[index]
+            path_format = getattr(route, "path_format", None)
+            literal = str(path_format if path_format is not None else "").partition("{")[0]
+            parts[index] = (str(getattr(route, "path", "\0")), path_format, literal)
+        return parts  # type: ignore[return-value]
+
+
+def _could_change(
+    routes: list[BaseRoute], parts: list[tuple[str, Any, str]], changed: list[BaseRoute]
+) -> set[int]:
+    """Indexes of the routes whose status ``changed`` (added or removed) may alter."""
+    paths = [part[0] for part in parts]
+    formats = [part[1] for part in parts]
+    found: set[int] = set()
+    for route in changed:
+        if _pattern(route) is None:
+            continue
+        index = _index(routes, route)
+        if index is not None:
+            found.add(index)
+        regex = route.path_regex  # type: ignore[attr-defined]
+        for hits in (
+            map(regex.match, paths),
+            map(operator.eq, formats, itertools.repeat(route.path_format)),  # type: ignore[attr-defined]
+            map(operator.eq, paths, itertools.repeat(route.path)),  # type: ignore[attr-defined]
+        ):
+            found.update(itertools.compress(itertools.count(), hits))
+    return found
+
+
+def _hidden_by(routes: list[BaseRoute], literals: list[str], index: int) -> str | None:
+    """Why ``routes[index]`` is never reached, as ``unreachable`` words it, or None.
+
+    ``literals`` are the literal parts of the earlier routes' paths: a route can only
+    hide a path that starts with it (tested first, in C).
+    """
+    route = routes[index]
+    pattern = _pattern(route)
+    if pattern is None:
+        return None
+    path = pattern[0]
+    candidates = itertools.compress(enumerate(literals), map(path.startswith, literals))
+    best: tuple[int, int, str] | None = None
+    for position, literal in candidates:
+        reason = conflict(routes[position], route)
+        # ``unreachable`` files routes by their literal part and tries the shortest first
+        if reason is not None and (best is None or len(literal) < best[0]):
+            best = (len(literal), position, reason)
+    return best[2] if best is not None else None
+
+
 def remove_route(app: FastAPI, method: str, path: str) -> list[str]:
     """Remove ``method`` at ``path`` from ``app`` (any route, however it was made).
 
@@ -496,9 +596,12 @@ def remove_route(app: FastAPI, method: str, path: str) -> list[str]:
         name = f"{getattr(route, 'name', '?')}()"
         rest = pattern[1] - wanted
         if rest and isinstance(route, Route) and route.methods is not None:
-            route.methods -= wanted
+            # A new route object, as for every other change: widgets and the contract
+            # check follow routes by identity.
+            narrowed = copy.copy(route)
+            narrowed.methods = route.methods - wanted
             done.append(f"removed {','.join(sorted(pattern[1] & wanted))} {spec.path} from {name}")
-            kept.append(route)
+            kept.append(narrowed)
             continue
         done.append(f"removed {','.join(sorted(pattern[1]))} {spec.path} -> {name}")
     if not done:

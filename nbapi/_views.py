@@ -1,27 +1,29 @@
 """What the explorer and the request builder share: CSS, escaping, response and operation HTML.
 
-Also the routes fingerprint and ``_Live``, the mixin that redraws a widget after cells
-that changed the app's routes (``session.route_listeners``).
+Also what the explorer lists (``OperationReader``) and ``_Live``, the mixin that redraws a
+widget after cells that changed the app's routes (``session.route_listeners``).
 """
 
 from __future__ import annotations
 
 import html
-import inspect
 import json
 import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 import ipywidgets as widgets
+from starlette.routing import BaseRoute
 
 from . import _forms
-from ._checkpoints import app_document
+from ._checkpoints import app_document, built_route_by_route, followed_routes
 from ._client import validation_rows
 from ._forms import FormField, Operation
-from ._registry import unreachable
+from ._openapi import RouteOperations, Snapshot, UnitId
+from ._registry import Reachability
 
 
 def _wrap() -> widgets.Layout:
@@ -76,92 +78,173 @@ def css_name(text: str) -> str:
 
 
 # -- the live update ------------------------------------------------------------------
-def routes_fingerprint(app: Any) -> tuple[Any, ...]:
-    """Cheap to compute, and changes whenever a route is added, replaced or removed."""
-    items = []
-    for route in getattr(app, "routes", ()):
-        endpoint = getattr(route, "endpoint", None)
-        signature = _signature_text(endpoint) if endpoint is not None else ""
-        items.append(
-            (
-                id(route),
-                type(route).__name__,
-                getattr(route, "path", ""),
-                tuple(sorted(getattr(route, "methods", None) or ())),
-                getattr(route, "name", ""),
-                signature,
-                repr(getattr(route, "response_model", None)),
-                tuple(str(t) for t in getattr(route, "tags", ()) or ()),
-                getattr(route, "summary", None),
-                getattr(route, "deprecated", None),
-                getattr(route, "status_code", None),
-                getattr(route, "include_in_schema", True),
-            )
-        )
-    return (id(app), tuple(items))
-
-
-def _signature_text(endpoint: Any) -> str:
-    """``str(inspect.signature(endpoint))``, computed again only when what it is made of
-    changed: the fingerprint runs after every cell, over every route."""
-    code = getattr(endpoint, "__code__", None)
-    if code is None or hasattr(endpoint, "__wrapped__") or hasattr(endpoint, "__signature__"):
-        return _signature_now(endpoint)
-    parts = (code, endpoint.__defaults__, endpoint.__kwdefaults__)
-    annotations = tuple(getattr(endpoint, "__annotations__", {}).items())
-    try:
-        cached = _SIGNATURES.get(endpoint)
-    except TypeError:  # not weakly referable
-        return _signature_now(endpoint)
-    if cached is not None and _same(cached[0], parts) and _same(cached[1], annotations):
-        return cached[2]
-    text = _signature_now(endpoint)
-    _SIGNATURES[endpoint] = (parts, annotations, text)
-    return text
-
-
-def _signature_now(endpoint: Any) -> str:
-    try:
-        return str(inspect.signature(endpoint))
-    except (TypeError, ValueError):
-        return ""
-
-
-def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
-    """The same objects (``is``, not ``==``: defaults such as ``Query()`` compare oddly)."""
-    return len(old) == len(new) and all(
-        a is b or (isinstance(a, tuple) and isinstance(b, tuple) and _same(a, b))
-        for a, b in zip(old, new, strict=True)
-    )
-
-
-_SIGNATURES: weakref.WeakKeyDictionary[Any, tuple[Any, Any, str]] = weakref.WeakKeyDictionary()
-
-
 def read_operations(session: Any) -> tuple[list[Operation], dict[str, Any], str]:
     """The app's operations and OpenAPI, or an error line when the schema cannot be built."""
     app = session.current_app()
     if app is None:
-        return [], {}, "no app yet: run a %%route cell or app = FastAPI()"
+        return [], {}, NO_APP
     try:
         spec = app_document(session, app)  # only routes not seen before are generated
     except Exception as exc:  # a model FastAPI cannot describe: say so, keep the widget
-        return [], {}, f"cannot build the OpenAPI schema: {type(exc).__name__}: {exc}"
+        return [], {}, _cannot_build(exc)
     cache = _OPERATION_CACHES.setdefault(session, _forms.OperationCache())
     return _forms.operations(spec, cache), spec, ""
 
 
-# Per session: the explorer and the builders re-read the document after every cell that
-# changed routes, and only the changed routes' operations are new objects in it.
+NO_APP = "no app yet: run a %%route cell or app = FastAPI()"
+
+
+def _cannot_build(exc: Exception) -> str:
+    return f"cannot build the OpenAPI schema: {type(exc).__name__}: {exc}"
+
+
+# Per session: the builders re-read the document after every cell that changed routes,
+# and only the changed routes' operations are new objects in it.
 _OPERATION_CACHES: weakref.WeakKeyDictionary[Any, _forms.OperationCache] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def unreachable_operations(app: Any) -> dict[str, str]:
-    """ "METHOD /path" -> why no request reaches it, for operations an earlier route hides."""
-    routes = list(getattr(getattr(app, "router", None), "routes", ()))
-    hidden = unreachable(routes)
+@dataclass
+class Listing:
+    """What the explorer lists: operations in document order, and what marks them."""
+
+    ops: list[Operation] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # the document's title and version
+    unreachable: dict[str, str] = field(default_factory=dict)  # label -> why
+    problem: str = ""
+
+
+Entry = tuple[BaseRoute, list[Operation]]  # a route and the operations read from it
+
+
+class OperationReader:
+    """The app's operations for the explorer, read again only where routes changed.
+
+    Each route's operations come from its own OpenAPI document, generated once by the
+    session's contract tracker, so a redraw after a re-run reads that one route and puts
+    the rest together from what it read before, in the order of FastAPI's document (paths
+    as they first appear, methods in a fixed order, the last route winning a duplicate).
+    An app whose document is not FastAPI's own (``built_route_by_route``) is read whole.
+    """
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._units: dict[UnitId, Entry] = {}
+        self._documents: dict[int, Mapping[str, Any]] = {}  # id(op) -> its document
+        self._snapshot: Snapshot | None = None  # what the last listing was read from
+        self._ops: list[Operation] = []
+        self._position: dict[str, int] = {}  # label -> index in _ops
+        self._whole = _forms.OperationCache()
+        self._reachability = Reachability()
+
+    def read(self) -> Listing:
+        app = self.session.current_app()
+        if app is None:
+            return Listing(problem=NO_APP)
+        try:
+            snapshot, cache = followed_routes(self.session, app)
+            if built_route_by_route(app):
+                ops = self._by_route(snapshot, cache)
+                info = {"title": app.title, "version": app.version}
+            else:
+                spec = app_document(self.session, app)
+                self._snapshot, self._units = None, {}  # read route by route afresh later
+                ops = _forms.operations(spec, self._whole)
+                self._documents = {id(op): spec for op in ops}
+                info = dict(spec.get("info") or {})
+        except Exception as exc:  # a model FastAPI cannot describe: say so, keep the widget
+            return Listing(problem=_cannot_build(exc))
+        hidden = self._reachability.update(snapshot.routes)
+        return Listing(ops, info, unreachable_operations(snapshot.routes, hidden))
+
+    def document(self, op: Operation) -> Mapping[str, Any]:
+        """The OpenAPI document ``op`` was read from (its ``$ref``s point into it)."""
+        return self._documents.get(id(op), {})
+
+    def _by_route(self, snapshot: Snapshot, cache: RouteOperations) -> list[Operation]:
+        previous, self._snapshot = self._snapshot, None  # set again once read in full
+        if previous is not None and not (previous.versions or snapshot.versions):
+            replaced = self._replaced_in_place(previous, snapshot, cache)
+            if replaced is not None:
+                self._snapshot = snapshot
+                return replaced
+        units, versions = self._units, snapshot.versions
+        kept: dict[UnitId, Entry] = {}
+        paths: dict[str, dict[str, Operation]] = {}
+        for route_id, route in zip(snapshot.ids, snapshot.routes, strict=True):
+            unit = (route_id, versions.get(route_id) if versions else None)
+            entry = units.get(unit)
+            if entry is None or entry[0] is not route:
+                entry = self._read(route, unit[1], cache)
+            kept[unit] = entry
+            for op in entry[1]:
+                paths.setdefault(op.path, {})[op.method] = op
+        alive = {id(op) for _, ops in kept.values() for op in ops}
+        self._documents = {k: v for k, v in self._documents.items() if k in alive}
+        self._units = kept
+        ops: list[Operation] = []
+        for methods in paths.values():
+            if len(methods) == 1:
+                ops += methods.values()
+            else:
+                ops += sorted(methods.values(), key=lambda op: _METHOD_RANK[op.method])
+        self._ops, self._position = ops, {op.label: n for n, op in enumerate(ops)}
+        self._snapshot = snapshot
+        return ops
+
+    def _replaced_in_place(
+        self, previous: Snapshot, snapshot: Snapshot, cache: RouteOperations
+    ) -> list[Operation] | None:
+        """The operations when routes were only replaced, each by one giving the same
+        operations at the same place (a re-run cell): the last list with the new ones in;
+        None for any other change, which is read in full."""
+        removed, added = previous.changed(snapshot)
+        if not removed or len(removed) != len(added) or len(previous.ids) != len(snapshot.ids):
+            return None
+        ops = list(self._ops)
+        read: list[tuple[UnitId, UnitId, Entry]] = []
+        for (old_route, _), (new_route, _) in zip(removed, added, strict=True):
+            if previous.ids.index(id(old_route)) != snapshot.ids.index(id(new_route)):
+                return None
+            old = self._units.get((id(old_route), None))
+            entry = self._read(new_route, None, cache)
+            read.append(((id(old_route), None), (id(new_route), None), entry))
+            if old is None or [op.label for op in old[1]] != [op.label for op in entry[1]]:
+                return None
+            for was, now in zip(old[1], entry[1], strict=True):
+                position = self._position.get(was.label)
+                if position is None or ops[position] is not was:  # hidden by a later route
+                    return None
+                ops[position] = now
+        for old_unit, new_unit, entry in read:
+            for op in self._units.pop(old_unit)[1]:
+                self._documents.pop(id(op), None)
+            self._units[new_unit] = entry
+        self._ops = ops
+        return ops
+
+    def _read(self, route: BaseRoute, version: int | None, cache: RouteOperations) -> Entry:
+        if not cache.keys(route, version):
+            return route, []
+        document = cache.document(route, version)
+        ops = _forms.operations(document)
+        for op in ops:
+            self._documents[id(op)] = document
+        return route, ops
+
+
+_METHOD_RANK = {method.upper(): rank for rank, method in enumerate(_forms.METHOD_ORDER)}
+
+
+def unreachable_operations(routes: Sequence[Any], hidden: Mapping[int, str]) -> dict[str, str]:
+    """ "METHOD /path" -> why no request reaches it, for operations an earlier route hides.
+
+    ``hidden`` is ``unreachable(routes)``; an operation another route still serves is not
+    listed.
+    """
+    if not hidden:
+        return {}
     found: dict[str, str] = {}
     served: set[str] = set()
     for route in routes:
@@ -207,8 +290,15 @@ class _Live:
         self._listener = None
 
     def _current_fingerprint(self) -> tuple[Any, ...]:
+        """Changes whenever a route is added, replaced or removed (FastAPI builds a new
+        route for each): the tracker's snapshot of the routes, kept while they stay."""
         app = self.session.current_app()
-        return routes_fingerprint(app) if app is not None else ()
+        if app is None:
+            return ()
+        try:
+            return (id(app), followed_routes(self.session, app)[0])
+        except Exception:  # routes nbapi cannot follow: redraw, which names the problem
+            return (object(),)
 
     def check_routes(self) -> bool:
         """Redraw if the routes changed since the last look; True when it redrew."""

@@ -6,9 +6,19 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nbapi._registry import Registry, RouteError, added_warnings, remove_route, unreachable
+from nbapi._registry import (
+    Reachability,
+    Registry,
+    RouteError,
+    added_warnings,
+    remove_route,
+    unreachable,
+)
 from nbapi._spec import parse_route_line
 
 
@@ -335,3 +345,45 @@ def test_owner_of_request(method: str, path: str, owner: str | None) -> None:
     register(registry, app, "cell-items", "GET /items/{item_id}", item)
     assert registry.owner_of_request(app, method, path) == owner
     assert registry.owner_of_request(None, method, path) is None
+
+
+PATHS = ["/a", "/{anything}", "/a/{x}", "/a/b", "/a/{x:int}", "/a/b/{y}", "/c", "/{p}/b"]
+METHODS = [["GET"], ["POST"], ["GET", "POST"]]
+# One change to a list of routes: (kind, position, path index, methods index, websocket)
+CHANGES = st.tuples(
+    st.sampled_from(["add", "replace", "remove", "move", "reverse"]),
+    st.integers(0, 6),
+    st.integers(0, len(PATHS) - 1),
+    st.integers(0, len(METHODS) - 1),
+    st.booleans(),
+)
+
+
+def make_route(path: str, methods: list[str], websocket: bool, name: str) -> Any:
+    if websocket:
+        return APIWebSocketRoute(path, endpoint=lambda: None, name=name)
+    return APIRoute(path, endpoint=lambda: None, methods=methods, name=name)
+
+
+@settings(derandomize=True, database=None, max_examples=150, deadline=None)
+@given(st.lists(CHANGES, min_size=1, max_size=25))
+def test_reachability_follows_changes_as_the_whole_computation_would(
+    changes: list[tuple[str, int, int, int, bool]],
+) -> None:
+    """The explorer's incremental answer equals ``unreachable`` after every change."""
+    routes: list[Any] = [make_route("/a/{x}", ["GET"], False, "first")]
+    reachability = Reachability()
+    for number, (kind, position, path, methods, websocket) in enumerate(changes):
+        at = position % (len(routes) + 1)
+        made = make_route(PATHS[path], METHODS[methods], websocket, f"r{number}")
+        if kind == "add":
+            routes.insert(at, made)
+        elif kind == "replace" and routes:
+            routes[at % len(routes)] = made
+        elif kind == "remove" and routes:
+            routes.pop(at % len(routes))
+        elif kind == "move" and routes:
+            routes.insert(at % len(routes), routes.pop())
+        elif kind == "reverse":
+            routes.reverse()
+        assert reachability.update(routes) == unreachable(routes)

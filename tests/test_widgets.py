@@ -746,21 +746,36 @@ def test_try_a_path_no_operation_serves_is_one_line(api: Any) -> None:
         api.run_line_magic("nbapi", "try /nothing/1")
 
 
-def test_routes_fingerprint_sees_a_default_or_annotation_changed_in_place() -> None:
-    from fastapi import FastAPI
+@pytest.mark.parametrize(
+    ("code", "redraws", "listed"),
+    [
+        ("x = 1", 0, ["PUT /items/{item_id}", "GET /page"]),
+        ("app.title = 'Shop'", 0, ["PUT /items/{item_id}", "GET /page"]),
+        (
+            "@app.api_route('/both', methods=['GET', 'POST'])\ndef both():\n    return 1",
+            1,
+            ["PUT /items/{item_id}", "GET /page", "GET /both", "POST /both"],
+        ),
+        ("app.router.routes.pop()", 1, ["PUT /items/{item_id}"]),
+        ("app.router.routes.reverse()", 1, ["GET /page", "PUT /items/{item_id}"]),
+        ("app = FastAPI()", 1, []),
+    ],
+    ids=["unrelated", "title", "added", "removed", "reordered", "new-app"],
+)
+def test_explorer_redraws_exactly_when_routes_change(
+    api: Any, code: str, redraws: int, listed: list[str]
+) -> None:
+    """Routes are followed by identity (FastAPI builds a new route for every change)."""
+    explorer = run(api, "%nbapi explorer")
+    before = explorer.redraws
+    run(api, "from fastapi import FastAPI\n" + code)
+    assert explorer.redraws == before + redraws
+    assert [op.label for op in explorer.ops] == listed
 
-    from nbapi._views import routes_fingerprint
 
-    app = FastAPI()
-
-    @app.get("/x")
-    def x(q: str = "a") -> str:
-        return q
-
-    before = routes_fingerprint(app)
-    assert routes_fingerprint(app) == before  # cached: nothing changed
-    x.__defaults__ = ("b",)
-    after_default = routes_fingerprint(app)
-    assert after_default != before
-    x.__annotations__["q"] = int
-    assert routes_fingerprint(app) != after_default
+def test_removing_one_method_of_a_route_redraws_the_explorer(api: Any) -> None:
+    run(api, "@app.api_route('/both', methods=['GET', 'POST'])\ndef both():\n    return 1")
+    explorer = run(api, "%nbapi explorer")
+    run(api, "%nbapi remove POST /both")
+    assert "POST /both" not in explorer.views
+    assert "GET /both" in explorer.views
