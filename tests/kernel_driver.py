@@ -49,18 +49,9 @@ class Outputs:
         return "\n".join(self.results)
 
     @property
-    def traceback(self) -> str:
-        return "\n".join(self.error["traceback"]) if self.error else ""
-
-    @property
     def messages(self) -> list[Message]:
         """This cell's own IOPub messages, in order."""
         return [m for m in self.read if m["parent_header"].get("msg_id") == self.msg_id]
-
-    @property
-    def others(self) -> list[Message]:
-        """IOPub messages of other cells that arrived while this one ran."""
-        return [m for m in self.read if m["parent_header"].get("msg_id") != self.msg_id]
 
     @property
     def updates(self) -> list[dict[str, Any]]:
