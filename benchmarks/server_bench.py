@@ -31,6 +31,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # for the kernel driver the tests use
+
+import kernel_driver  # noqa: E402
 
 WRK_THREADS, WRK_CONNECTIONS = 2, 50
 SERVED_PORT = "__import__('nbapi._session', fromlist=['x']).current_session().server.port"
@@ -173,17 +176,14 @@ class Kernel:
     """A real ipykernel driven through jupyter_client."""
 
     def __init__(self) -> None:
-        from jupyter_client.manager import start_new_kernel
+        self.manager, self.client = kernel_driver.start()
 
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.manager, self.client = start_new_kernel(kernel_name="python3", env=env, cwd=str(ROOT))
-
-    def execute(self, code: str, timeout: float = 120) -> dict[str, Any]:
-        """Run ``code``; return its shell reply content (raises on a cell error)."""
-        reply = self.client.execute_interactive(code, timeout=timeout, output_hook=lambda m: None)
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"{code!r} failed: {reply['content']}")
-        return dict(reply["content"])
+    def execute(self, code: str, timeout: float = 120) -> kernel_driver.Outputs:
+        """Run ``code``; its outputs (raises on a cell error)."""
+        outputs = kernel_driver.execute(self.client, code, timeout=timeout)
+        if outputs.status != "ok":
+            raise RuntimeError(f"{code!r} failed: {outputs.transcript}")
+        return outputs
 
     def value(self, expression: str) -> str:
         reply = self.client.execute_interactive(
@@ -198,8 +198,7 @@ class Kernel:
         return time.perf_counter() - start
 
     def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=False)
+        kernel_driver.stop(self.manager, self.client)
 
 
 def nbapi_kernel(port: int) -> Kernel:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real IPython shell with nbapi loaded, and a clean namespace per test."""
+"""Shared fixtures: a real IPython shell with nbapi loaded and a clean namespace per test;
+a real ipykernel."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import pytest
 from IPython.testing.globalipapp import start_ipython
+from jupyter_client.manager import KernelManager
+from kernel_driver import start_kernel
 
 # Notebooks that tests open themselves; nbval must not collect them.
 collect_ignore_glob = ["resources/*"]
@@ -33,3 +36,10 @@ def shell(_global_shell: Any) -> Iterator[Any]:
     ip.config.pop("NbAPI", None)
     for name in [n for n in ip.user_ns if not n.startswith("_") and n not in ip.user_ns_hidden]:
         ip.user_ns.pop(name, None)
+
+
+@pytest.fixture
+def kernel() -> Iterator[tuple[KernelManager, Any]]:
+    """A real python3 ipykernel importing nbapi from this checkout, and its client."""
+    with start_kernel() as started:
+        yield started

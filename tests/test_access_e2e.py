@@ -21,8 +21,9 @@ import httpx2
 import pytest
 import running_jupyter as helper
 import websocket
+from kernel_driver import execute
 from support import free_port
-from test_proxy_e2e import ROUTE, WS_ROUTE, Lab, execute, lab  # noqa: F401
+from test_proxy_e2e import ROUTE, WS_ROUTE, Lab, lab  # noqa: F401
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
 
@@ -201,14 +202,14 @@ def test_served_through_jupyter_server_proxy_refused_direct(
         lab.client,
         f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request, WebSocket",
     )
-    assert setup.status == "ok", setup.text
+    assert setup.status == "ok", setup.transcript
     first = execute(lab.client, ROUTE + "\n")
-    assert first.status == "ok", first.text
-    served = re.search(r"(/user/learner/proxy/(\d+)/)", first.text)
-    assert served is not None, first.text
+    assert first.status == "ok", first.transcript
+    served = re.search(r"(/user/learner/proxy/(\d+)/)", first.transcript)
+    assert served is not None, first.transcript
     base, served_port = served.group(1), int(served.group(2))
     echo = execute(lab.client, WS_ROUTE)
-    assert echo.status == "ok", echo.text
+    assert echo.status == "ok", echo.transcript
 
     # The printed links, through the Jupyter server's proxy (same user as the kernel).
     item = lab.get(f"{base}items/1")
@@ -235,7 +236,7 @@ def test_served_through_jupyter_server_proxy_refused_direct(
     assert curl(f"{lab.origin}{base}items/1", user=other_user)[0] in ("302", "403")
 
     status = execute(lab.client, "%nbapi status")
-    assert "access: private, only this kernel's user may call it (JupyterHub)" in status.text
+    assert "access: private, only this kernel's user may call it (JupyterHub)" in status.transcript
 
 
 def test_ipv6_loopback_too(shell: Any, other_user: str) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
-from test_kernel_e2e import execute, kernel  # noqa: F401 - the kernel fixture
+from kernel_driver import execute
 
 pytestmark = pytest.mark.kernel
 
@@ -25,60 +24,33 @@ def hello(name: str = "x"):
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-def gather(client: Any, code: str, timeout: float = 60) -> dict[str, Any]:
-    """Run ``code``; its outputs, and every display update published meanwhile (any cell)."""
-    message = client.session.msg(
-        "execute_request",
-        {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
-    )
-    client.shell_channel.send(message)
-    msg_id = message["header"]["msg_id"]
-    seen: dict[str, Any] = {"displays": [], "updates": [], "results": [], "stderr": ""}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        reply = client.get_iopub_msg(timeout=timeout)
-        kind, content = reply["msg_type"], reply["content"]
-        if kind == "update_display_data":
-            seen["updates"].append(content)
-        if reply["parent_header"].get("msg_id") != msg_id:
-            continue
-        if kind == "display_data":
-            seen["displays"].append(content)
-        elif kind == "execute_result":
-            seen["results"].append(content["data"])
-        elif kind == "stream" and content["name"] == "stderr":
-            seen["stderr"] += content["text"]
-        elif kind == "status" and content["execution_state"] == "idle":
-            return seen
-    raise TimeoutError(f"{code!r} did not finish within {timeout} s")
-
-
-def test_fuzz_in_a_kernel(kernel: tuple[KernelManager, Any]) -> None:  # noqa: F811
+def test_fuzz_in_a_kernel(kernel: tuple[KernelManager, Any]) -> None:
     _, client = kernel
     assert execute(client, "%load_ext nbapi\n%config NbAPI.autostart = False").status == "ok"
     assert execute(client, ROOT_ROUTE, cell_id="root-cell").status == "ok"
-    seen = gather(client, "%nbapi fuzz --seed 1 --examples 50")
+    seen = execute(client, "%nbapi fuzz --seed 1 --examples 50")
     # The progress bar: a widget whose text is empty, replaced by empty text when done.
-    (progress,) = seen["displays"]
+    (progress,) = seen.contents("display_data")
     assert WIDGET in progress["data"]
     assert progress["data"]["text/plain"] == ""
     progress_id = progress["transient"]["display_id"]
-    done = [u for u in seen["updates"] if u["transient"]["display_id"] == progress_id]
+    done = [u for u in seen.updates if u["transient"]["display_id"] == progress_id]
     assert done[-1]["data"] == {"text/plain": ""}
     # The report: the findings widget, the deterministic text and the data export reads.
-    (result,) = seen["results"]
+    (report,) = seen.contents("execute_result")
+    result = report["data"]
     assert WIDGET in result
     assert result["text/plain"].startswith("nbapi fuzz: 1 operation, ")
     assert "%http GET /root/-1" in result["text/plain"]
     assert "    Cell In[" in result["text/plain"]  # the handler's frame, named as a cell
     assert result["application/vnd.nbapi.fuzz+json"]["findings"][0]["status_code"] == 500
     # The handler's error also shows under the %%route cell that owns the route.
-    errors = [u for u in seen["updates"] if "last error: 500 GET /root/" in str(u["data"])]
+    errors = [u for u in seen.updates if "last error: 500 GET /root/" in str(u["data"])]
     assert errors
     assert "ValueError: isqrt() argument must be nonnegative" in errors[-1]["data"]["text/plain"]
 
 
-def test_interrupt_keeps_findings(kernel: tuple[KernelManager, Any]) -> None:  # noqa: F811
+def test_interrupt_keeps_findings(kernel: tuple[KernelManager, Any]) -> None:
     manager, client = kernel
     assert execute(client, "%load_ext nbapi\n%config NbAPI.autostart = False").status == "ok"
     assert execute(client, ROOT_ROUTE, cell_id="root-cell").status == "ok"
@@ -89,11 +61,11 @@ def test_interrupt_keeps_findings(kernel: tuple[KernelManager, Any]) -> None:  #
     timer = threading.Timer(3.0, os.kill, (pid, signal.SIGINT))
     timer.start()
     try:
-        seen = gather(client, "%nbapi fuzz --seed 1 --examples 100000", timeout=60)
+        seen = execute(client, "%nbapi fuzz --seed 1 --examples 100000", timeout=60)
     finally:
         timer.cancel()
-    (result,) = seen["results"]
-    text = result["text/plain"]
+    (result,) = seen.contents("execute_result")
+    text = result["data"]["text/plain"]
     assert "(interrupted: findings so far): 1 finding" in text.splitlines()[0]
     assert "%http GET /root/-1" in text
     # The kernel carries on, and the app still answers.

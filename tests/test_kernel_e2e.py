@@ -2,107 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_client.manager import KernelManager
+from kernel_driver import execute
 
 pytestmark = pytest.mark.kernel
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Outputs:
-    status: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    results: list[str] = field(default_factory=list)  # text/plain of execute_result/display_data
-    error: dict[str, Any] | None = None
-    order: list[str] = field(default_factory=list)  # "display_data", "stream:stderr", ...
-    msg_id: str = ""
-    execution_count: int | None = None
-
-
-# Every IOPub message seen, by the msg_id of the request it answers: display updates and
-# output sent later (from nbapi's threads) to an earlier cell are looked up here.
-SEEN: dict[str, list[dict[str, Any]]] = {}
-
-
-def later_messages(
-    client: Any, msg_id: str, found: Callable[[list[dict[str, Any]]], bool], timeout: float = 15
-) -> list[dict[str, Any]]:
-    """IOPub messages for the cell ``msg_id``, read until ``found(messages)`` holds."""
-    deadline = time.monotonic() + timeout
-    while not found(SEEN.get(msg_id, [])):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no such output for {msg_id}: {SEEN.get(msg_id)}")
-        try:
-            message = client.get_iopub_msg(timeout=min(left, 1.0))
-        except queue.Empty:
-            continue
-        SEEN.setdefault(message["parent_header"].get("msg_id", ""), []).append(message)
-    return SEEN[msg_id]
-
-
-def execute(client: Any, code: str, cell_id: str | None = None, timeout: float = 30) -> Outputs:
-    """Send an execute_request (with the cell id a notebook sends) and gather its outputs."""
-    content = {
-        "code": code,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-        "stop_on_error": True,
-    }
-    metadata = {"cellId": cell_id} if cell_id else {}
-    message = client.session.msg("execute_request", content, metadata=metadata)
-    client.shell_channel.send(message)
-    msg_id = message["header"]["msg_id"]
-    outputs = Outputs(msg_id=msg_id)
-    while True:
-        reply = client.get_iopub_msg(timeout=timeout)
-        SEEN.setdefault(reply["parent_header"].get("msg_id", ""), []).append(reply)
-        if reply["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, data = reply["msg_type"], reply["content"]
-        if kind != "status":
-            outputs.order.append(f"stream:{data['name']}" if kind == "stream" else kind)
-        if kind == "stream":
-            if data["name"] == "stdout":
-                outputs.stdout += data["text"]
-            else:
-                outputs.stderr += data["text"]
-        elif kind in ("execute_result", "display_data"):
-            outputs.results.append(data["data"].get("text/plain", ""))
-        elif kind == "error":
-            outputs.error = data
-        elif kind == "status" and data["execution_state"] == "idle":
-            break
-    while True:  # skip replies to earlier requests (wait_for_ready may send several)
-        reply = client.get_shell_msg(timeout=timeout)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            outputs.status = reply["content"]["status"]
-            outputs.execution_count = reply["content"].get("execution_count")
-            return outputs
-
-
-@pytest.fixture
-def kernel() -> Iterator[tuple[KernelManager, Any]]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(ROOT))
-    try:
-        yield manager, client
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=False)
 
 
 def test_notebook_session_in_a_real_kernel(kernel: tuple[KernelManager, Any]) -> None:

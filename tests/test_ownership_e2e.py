@@ -14,12 +14,10 @@ from typing import Any
 import httpx2
 import pytest
 from jupyter_client.manager import KernelManager
+from kernel_driver import ROOT, execute, later_messages
 from support import free_port
-from test_kernel_e2e import ROOT, execute, kernel, later_messages
 
 pytestmark = pytest.mark.kernel
-
-__all__ = ["kernel"]  # the fixture, shared with test_kernel_e2e
 
 BOOM = """%%route GET /boom
 import logging

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -17,40 +17,11 @@ import running_jupyter as helper
 import websocket
 from browser_support import CHROMIUM, KERNEL_IDLE, LAUNCH_ARGS, loopback_only, write_notebook
 from jupyter_client.blocking import BlockingKernelClient
+from kernel_driver import execute
 
 pytestmark = [pytest.mark.kernel, pytest.mark.server, pytest.mark.timeout(240)]
 
 BASE_URL = "/user/learner/"
-
-
-@dataclass
-class Outputs:
-    status: str = ""
-    text: str = ""  # stdout, stderr and text/plain of results and displays, in order
-    html: list[str] = field(default_factory=list)
-
-
-def execute(client: BlockingKernelClient, code: str, timeout: float = 60) -> Outputs:
-    msg_id = client.execute(code, store_history=True)
-    outputs = Outputs()
-    deadline = time.monotonic() + timeout
-    while True:
-        message = client.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
-        if message["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = message["msg_type"], message["content"]
-        if kind == "stream":
-            outputs.text += content["text"]
-        elif kind in ("execute_result", "display_data", "update_display_data"):
-            outputs.text += content["data"].get("text/plain", "") + "\n"
-            if "text/html" in content["data"]:
-                outputs.html.append(content["data"]["text/html"])
-        elif kind == "error":
-            outputs.text += "\n".join(content["traceback"])
-        elif kind == "status" and content["execution_state"] == "idle":
-            break
-    outputs.status = client.get_shell_msg(timeout=timeout)["content"]["status"]
-    return outputs
 
 
 @dataclass
@@ -153,17 +124,17 @@ def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> Non
         lab.client,
         f"%load_ext nbapi\n%config NbAPI.port = {port}\nfrom fastapi import Request, WebSocket",
     )
-    assert setup.status == "ok", setup.text
+    assert setup.status == "ok", setup.transcript
     first = execute(lab.client, ROUTE)  # the first route starts the live server
-    assert first.status == "ok", first.text
+    assert first.status == "ok", first.transcript
 
     # The links nbapi printed go through the proxy, not to the kernel's 127.0.0.1.
-    served = re.search(r"(/user/learner/proxy/(\d+)/)", first.text)
-    assert served is not None, first.text
+    served = re.search(r"(/user/learner/proxy/(\d+)/)", first.transcript)
+    assert served is not None, first.transcript
     base, served_port = served.group(1), int(served.group(2))
     assert served_port >= port
-    assert "127.0.0.1" not in first.text, first.text
-    assert f"{base}docs" in first.text
+    assert "127.0.0.1" not in first.transcript, first.transcript
+    assert f"{base}docs" in first.transcript
     assert any(f'href="{base}docs"' in html for html in first.html), first.html
 
     # Through the Jupyter server (token and all): the route, the schema, the docs page.
@@ -196,7 +167,7 @@ def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> Non
 
     # Websocket routes work through the proxy too (it forwards them without the prefix).
     echo = execute(lab.client, WS_ROUTE)
-    assert echo.status == "ok", echo.text
+    assert echo.status == "ok", echo.transcript
     ws_url = f"ws://{lab.origin.split('://', 1)[1]}{base}echo"
     connection = websocket.create_connection(
         ws_url, header=[f"Authorization: token {lab.server.token}"], timeout=30
@@ -209,10 +180,10 @@ def test_the_live_api_is_reachable_through_jupyter_server_proxy(lab: Lab) -> Non
 
     # %http in the kernel is untouched; status shows the proxied address.
     in_process = execute(lab.client, "%http GET /items/3")
-    assert in_process.status == "ok", in_process.text
-    assert '"item_id": 3' in in_process.text
+    assert in_process.status == "ok", in_process.transcript
+    assert '"item_id": 3' in in_process.transcript
     status = execute(lab.client, "%nbapi status")
-    assert f"running at {base}" in status.text, status.text
+    assert f"running at {base}" in status.transcript, status.transcript
 
 
 @pytest.mark.parametrize("lab", ["jupyterhub"], indirect=True)
@@ -225,12 +196,12 @@ def test_public_url_override_wins_in_the_kernel(lab: Lab) -> None:
         f"%nbapi serve --port {port}"
     )
     served = execute(lab.client, code)
-    assert served.status == "ok", served.text
-    assert f"https://workshop.example.org/api/{port}/docs" in served.text
+    assert served.status == "ok", served.transcript
+    assert f"https://workshop.example.org/api/{port}/docs" in served.transcript
     # A bad value is refused when it is set (one logged line); the links stay as they were.
     bad = execute(lab.client, "%config NbAPI.public_url = 'workshop'\n%nbapi status")
-    assert "NbAPI.public_url 'workshop' is not a base URL" in bad.text
-    assert f"https://workshop.example.org/api/{port}/" in bad.text
+    assert "NbAPI.public_url 'workshop' is not a base URL" in bad.transcript
+    assert f"https://workshop.example.org/api/{port}/" in bad.transcript
 
 
 # -- in a real browser: JupyterLab, the printed link, Swagger UI through the proxy -------------

@@ -2,74 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_client.manager import KernelManager
+from kernel_driver import collect, execute, send, start_kernel
 from support import free_port
 
 pytestmark = [pytest.mark.kernel, pytest.mark.server]
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVING = re.compile(r"nbapi: serving the kernel's app at http://127\.0\.0\.1:(\d+)/")
-
-
-@dataclass
-class Cell:
-    msg_id: str = ""
-    status: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    displays: list[dict[str, Any]] = field(default_factory=list)  # display_data / results
-    others: list[dict[str, Any]] = field(default_factory=list)  # iopub for other parents
-
-    @property
-    def text(self) -> str:
-        return "\n".join(d["data"].get("text/plain", "") for d in self.displays)
-
-
-def send(client: Any, code: str) -> str:
-    content = {"code": code, "silent": False, "store_history": True, "allow_stdin": False}
-    message = client.session.msg("execute_request", content)
-    client.shell_channel.send(message)
-    return str(message["header"]["msg_id"])
-
-
-def collect(client: Any, msg_id: str, timeout: float = 60) -> Cell:
-    cell = Cell(msg_id=msg_id)
-    while True:
-        reply = client.get_iopub_msg(timeout=timeout)
-        if reply["parent_header"].get("msg_id") != msg_id:
-            cell.others.append(reply)
-            continue
-        kind, data = reply["msg_type"], reply["content"]
-        if kind == "stream":
-            setattr(cell, data["name"], getattr(cell, data["name"]) + data["text"])
-        elif kind in ("execute_result", "display_data"):
-            cell.displays.append(data)
-        elif kind == "error":
-            cell.stderr += "\n".join(data["traceback"])
-        elif kind == "status" and data["execution_state"] == "idle":
-            break
-    while True:
-        reply = client.get_shell_msg(timeout=timeout)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            cell.status = reply["content"]["status"]
-            return cell
-
-
-def execute(client: Any, code: str) -> Cell:
-    return collect(client, send(client, code))
 
 
 def port_is_free(port: int) -> bool:
@@ -83,28 +32,11 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def start() -> tuple[KernelManager, Any]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(ROOT))
-    return manager, client
-
-
-@pytest.fixture
-def kernel() -> Iterator[tuple[KernelManager, Any]]:
-    manager, client = start()
-    try:
-        yield manager, client
-    finally:
-        client.stop_channels()
-        if manager.is_alive():
-            manager.shutdown_kernel(now=False)
-
-
 def autostarted(client: Any, first_port: int) -> int:
     """Load nbapi with the first port to try, register a route; return the served port."""
     assert execute(client, f"%load_ext nbapi\n%config NbAPI.port = {first_port}").status == "ok"
     cell = execute(client, "%%route GET /hello\ndef hello():\n    return {'hi': 1}")
-    assert cell.status == "ok", cell.stderr
+    assert cell.status == "ok", cell.transcript
     match = SERVING.search(cell.text)
     assert match, cell.text
     port = int(match[1])
@@ -171,7 +103,7 @@ def test_handler_error_is_shown_in_its_route_cell(kernel: tuple[KernelManager, A
     assert text[-1] == "ZeroDivisionError: division by zero"
     # The next cell runs clean: no traceback or log record landed in its output.
     after = execute(client, "1 + 1")
-    assert (after.stdout, after.stderr, after.text) == ("", "", "2")
+    assert (after.stdout, after.stderr, after.error, after.text) == ("", "", None, "2")
     log = execute(client, "%nbapi log --errors").text
     assert "500 GET /boom (server)  ZeroDivisionError: division by zero" in log
     assert "uvicorn warning: Invalid HTTP request received." in log
@@ -179,8 +111,7 @@ def test_handler_error_is_shown_in_its_route_cell(kernel: tuple[KernelManager, A
 
 def test_two_kernels_get_their_own_ports_and_tell_each_other_apart() -> None:
     first = free_port()
-    (manager_a, client_a), (manager_b, client_b) = start(), start()
-    try:
+    with start_kernel() as (_, client_a), start_kernel() as (_, client_b):
         port_a = autostarted(client_a, first)
         port_b = autostarted(client_b, first)
         assert port_a != port_b
@@ -193,16 +124,11 @@ def test_two_kernels_get_their_own_ports_and_tell_each_other_apart() -> None:
             f"port {port_a} on 127.0.0.1 is taken by another nbapi kernel (process {pid_a}); "
             "pick a free one with --port N, or leave --port out to take the next free"
         ) in moved.stderr
-    finally:
-        for manager, client in ((manager_a, client_a), (manager_b, client_b)):
-            client.stop_channels()
-            manager.shutdown_kernel(now=False)
 
 
 def test_shutdown_and_restart_free_the_port(tmp_path: Path) -> None:
-    manager, client = start()
     marker = tmp_path / "lifespan.txt"
-    try:
+    with start_kernel() as (manager, client):
         execute(
             client,
             "from contextlib import asynccontextmanager\nfrom fastapi import FastAPI\n"
@@ -226,9 +152,6 @@ def test_shutdown_and_restart_free_the_port(tmp_path: Path) -> None:
         )
         assert autostarted(client, port) == port
         assert httpx2.get(f"http://127.0.0.1:{port}/hello").status_code == 200
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=False)
     assert port_is_free(port)
     assert marker.read_text() == "shut down\nshut down again\n"
 

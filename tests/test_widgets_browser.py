@@ -1,4 +1,4 @@
-"""The widgets in a real browser: JupyterLab (and a Notebook 7 smoke test) in headless Chromium.
+"""The widgets in a real browser: JupyterLab and Notebook 7 in headless Chromium.
 
 A real Jupyter server on loopback runs tests/resources/widgets/widgets.ipynb in a
 real kernel; Debian's chromium, driven by Playwright, clicks the widgets. Every
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +110,30 @@ def notebook_dir(tmp_path: Path) -> Path:
     return root
 
 
-def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path) -> None:
-    with jupyter_server(notebook_dir, tmp_path / "home", app="lab") as server:
-        url = f"{server.url}lab/tree/{NOTEBOOK.name}?token={server.token}"
-        view = start_page(browser, server, url, "lab")
+@dataclass(frozen=True)
+class FrontEnd:
+    app: str  # the server running_jupyter starts
+    opens: str  # the path of a notebook's page, before its name
+    own_errors: tuple[str, ...] = ()  # thrown by the front end's own code, nbapi or not
+
+
+FRONT_ENDS = {
+    "jupyterlab": FrontEnd("lab", "lab/tree/"),
+    # Notebook 7 throws this from its notebook_core bundle while the notebook loads.
+    "notebook7": FrontEnd(
+        "notebook", "notebooks/", ("Cannot read properties of undefined (reading 'schema')",)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FRONT_ENDS))
+def test_widgets_in_the_front_end(
+    browser: Any, notebook_dir: Path, tmp_path: Path, name: str
+) -> None:
+    front_end = FRONT_ENDS[name]
+    with jupyter_server(notebook_dir, tmp_path / "home", app=front_end.app) as server:
+        url = f"{server.url}{front_end.opens}{NOTEBOOK.name}?token={server.token}"
+        view = start_page(browser, server, url, name)
         page, expect = view.page, view.expect
         try:
             # The explorer lists the two operations, grouped by tag.
@@ -173,6 +194,13 @@ def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path)
                 re.compile(r"^curl -X PUT http://127\.0\.0\.1:\d+/items/abc ")
             )
 
+            # Fixed and sent again: answered.
+            put.locator(".nbapi-input-path-item_id input").fill("4")
+            put.locator(".nbapi-field-body textarea").fill('{"name": "Lamp", "price": 12.5}')
+            put.locator("button.nbapi-send").click()
+            expect(put.locator('[data-nbapi="status"]')).to_have_text("HTTP 200 OK")
+            view.shot("2-sent-again")
+
             # Markup in a response is text: shown literally and never run.
             html_page = builder_of(page, "GET /page")
             html_page.locator("button.nbapi-send").click()
@@ -203,32 +231,8 @@ def test_widgets_in_jupyterlab(browser: Any, notebook_dir: Path, tmp_path: Path)
             view.shot("4-explorer-updated")
 
             assert view.blocked == [], view.blocked
-            assert view.errors == [], view.errors
-        except Exception:
-            view.shot("failure")
-            raise
-        finally:
-            view.close()
-
-
-def test_widgets_in_notebook7(browser: Any, notebook_dir: Path, tmp_path: Path) -> None:
-    with jupyter_server(notebook_dir, tmp_path / "home", app="notebook") as server:
-        url = f"{server.url}notebooks/{NOTEBOOK.name}?token={server.token}"
-        view = start_page(browser, server, url, "notebook7")
-        page, expect = view.page, view.expect
-        try:
-            explorer = page.locator(".nbapi-explorer")
-            expect(explorer.locator('[data-nbapi="op-count"]')).to_have_text("2 operations")
-            put = builder_of(page, "PUT /items/{item_id}")
-            put.locator(".nbapi-input-path-item_id input").fill("abc")
-            put.locator("button.nbapi-send").click()
-            expect(put.locator('[data-nbapi="status"]')).to_have_text(UNPROCESSABLE)
-            expect(put.locator(".nbapi-field-path-item_id.nbapi-invalid")).to_be_visible()
-            put.locator(".nbapi-input-path-item_id input").fill("4")
-            put.locator("button.nbapi-send").click()
-            expect(put.locator('[data-nbapi="status"]')).to_have_text("HTTP 200 OK")
-            view.shot("1-sent")
-            assert view.blocked == [], view.blocked
+            errors = [error for error in view.errors if error not in front_end.own_errors]
+            assert errors == [], view.errors
         except Exception:
             view.shot("failure")
             raise
