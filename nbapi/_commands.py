@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._errors import UserError
+from ._fuzz import CHECKS, DEFAULT_CHECKS, DEFAULT_EXAMPLES, MAX_EXAMPLES, FuzzOptions
 from ._runner import LogEntry
 
 if TYPE_CHECKING:
@@ -164,6 +165,62 @@ def _words(command: str, words: list[str]) -> dict[str, Any]:
     return {"words": words} if words else {}
 
 
+def _number(flag: str, value: str | None, low: int, high: int) -> int:
+    try:
+        number = int(value) if value is not None else None
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        msg = f"{flag} {value!r} is not a number from {low} to {high}; e.g. {flag} {max(low, 20)}"
+        raise CommandError(msg)
+    return number
+
+
+def _checks(value: str | None) -> tuple[str, ...]:
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    if names == ["all"]:
+        return tuple(CHECKS)
+    known = ", ".join(CHECKS)
+    if not names:
+        raise CommandError(f"--checks needs check names; use all, or some of {known}")
+    for name in names:
+        if name not in CHECKS:
+            raise CommandError(f"unknown check {name!r}; use all, or some of {known}")
+    return tuple(dict.fromkeys(names))
+
+
+def fuzz_options(argv: Sequence[str]) -> FuzzOptions:
+    """``[METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]``."""
+    options = FuzzOptions()
+    words: list[str] = []
+    args = list(argv)
+    while args:
+        word = args.pop(0)
+        flag, eq, inline = word.partition("=")
+        if flag == "--stateful" and not eq:
+            options.stateful = True
+        elif flag in {"--examples", "-n", "--seed", "--checks", "-c"}:
+            value = inline if eq else (args.pop(0) if args else None)
+            if flag in {"--examples", "-n"}:
+                options.examples = _number("--examples", value, 1, MAX_EXAMPLES)
+            elif flag == "--seed":
+                options.seed = _number("--seed", value, 0, 2**63 - 1)
+            else:
+                options.checks = _checks(value)
+        elif word.startswith("-") and not word.startswith("/"):
+            raise CommandError(f"unknown option {word!r}; usage: {USAGES['fuzz']}")
+        else:
+            words.append(word)
+    if len(words) == 1:
+        options.path = words[0]
+    elif len(words) == 2:
+        options.method, options.path = words[0].upper(), words[1]
+    elif words:
+        msg = f"%nbapi fuzz takes one operation, got {' '.join(words)!r}; usage: {USAGES['fuzz']}"
+        raise CommandError(msg)
+    return options
+
+
 def split(line: str) -> list[str]:
     """The words of a ``%nbapi`` line, as a shell splits them."""
     try:
@@ -178,12 +235,10 @@ def parse(argv: Sequence[str]) -> Call:
     if command not in USAGES:
         known = ", ".join(USAGES)
         raise CommandError(f"unknown %nbapi command {command!r}; use one of {known}")
-    if command == "fuzz":  # its options are the fuzz run's own: FuzzOptions owns them
-        from ._fuzz import parse_args
-
+    if command == "fuzz":  # options as Schemathesis users write them (--examples=5, -n 5)
         if "--help" in rest or "-h" in rest:
             return Call("fuzz", {"show_help": True})
-        return Call("fuzz", {"options": parse_args(rest)})
+        return Call("fuzz", {"options": fuzz_options(rest)})
     options = vars(_parser(command).parse_all(rest))
     words = options.pop("words")
     return Call(command, {**options, **_words(command, words)})
@@ -321,8 +376,38 @@ def _export(
     return export_path(notebook, directory, force=force, fresh=not saved_outputs, history=history)
 
 
+class FuzzHelp:
+    """``%nbapi fuzz --help``: the options and every check."""
+
+    def __repr__(self) -> str:
+        width = max(map(len, CHECKS))
+        checks = [
+            f"  {name.ljust(width)}  {text}{' (default)' if name in DEFAULT_CHECKS else ''}"
+            for name, text in CHECKS.items()
+        ]
+        return "\n".join(
+            [
+                f"usage: {USAGES['fuzz']}",
+                "Generates requests from the app's OpenAPI (Schemathesis) and sends them",
+                "in-process, as %http does; each finding keeps the smallest failing request.",
+                "Without METHOD PATH every operation is tested. Requests run your handlers: POST,",
+                "PUT and DELETE operations change the app's data as any request would.",
+                f"  --examples N   requests generated per operation (default {DEFAULT_EXAMPLES})",
+                "  --seed N       the same seed on the same app gives the same findings",
+                "  --checks A,B   checks to run, or all (default: those marked below)",
+                "  --stateful     also run sequences that follow the schema's links (create, then",
+                "                 read): this changes the app's in-memory data",
+                "checks:",
+                *checks,
+            ]
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
 def _fuzz(session: Session, options: Any = None, show_help: bool = False) -> Any:
-    from ._fuzz import FuzzHelp, run_fuzz
+    from ._fuzz import run_fuzz
 
     if show_help:
         return FuzzHelp()

@@ -51,37 +51,6 @@ STATEFUL_CHECKS = ("use_after_free", "ensure_resource_availability")
 DEFAULT_EXAMPLES = 100  # as Schemathesis; a 10-operation app takes seconds (benchmarks)
 MAX_EXAMPLES = 100_000
 STATEFUL_STEPS = 10
-USAGE = "%nbapi fuzz [METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]"
-
-
-class FuzzHelp:
-    """``%nbapi fuzz --help``: the options and every check."""
-
-    def __repr__(self) -> str:
-        width = max(map(len, CHECKS))
-        checks = [
-            f"  {name.ljust(width)}  {text}{' (default)' if name in DEFAULT_CHECKS else ''}"
-            for name, text in CHECKS.items()
-        ]
-        return "\n".join(
-            [
-                f"usage: {USAGE}",
-                "Generates requests from the app's OpenAPI (Schemathesis) and sends them",
-                "in-process, as %http does; each finding keeps the smallest failing request.",
-                "Without METHOD PATH every operation is tested. Requests run your handlers: POST,",
-                "PUT and DELETE operations change the app's data as any request would.",
-                f"  --examples N   requests generated per operation (default {DEFAULT_EXAMPLES})",
-                "  --seed N       the same seed on the same app gives the same findings",
-                "  --checks A,B   checks to run, or all (default: those marked below)",
-                "  --stateful     also run sequences that follow the schema's links (create, then",
-                "                 read): this changes the app's in-memory data",
-                "checks:",
-                *checks,
-            ]
-        )
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
 
 
 class FuzzError(UserError):
@@ -97,62 +66,6 @@ class FuzzOptions:
     seed: int | None = None
     checks: tuple[str, ...] = DEFAULT_CHECKS
     stateful: bool = False
-
-
-def _number(flag: str, value: str | None, low: int, high: int) -> int:
-    try:
-        number = int(value) if value is not None else None
-    except ValueError:
-        number = None
-    if number is None or not low <= number <= high:
-        msg = f"{flag} {value!r} is not a number from {low} to {high}; e.g. {flag} {max(low, 20)}"
-        raise FuzzError(msg)
-    return number
-
-
-def _checks(value: str | None) -> tuple[str, ...]:
-    names = [name.strip() for name in (value or "").split(",") if name.strip()]
-    if names == ["all"]:
-        return tuple(CHECKS)
-    known = ", ".join(CHECKS)
-    if not names:
-        raise FuzzError(f"--checks needs check names; use all, or some of {known}")
-    for name in names:
-        if name not in CHECKS:
-            raise FuzzError(f"unknown check {name!r}; use all, or some of {known}")
-    return tuple(dict.fromkeys(names))
-
-
-def parse_args(argv: Sequence[str]) -> FuzzOptions:
-    """``[METHOD PATH] [--examples N] [--seed N] [--checks NAME,...] [--stateful]``."""
-    options = FuzzOptions()
-    words: list[str] = []
-    args = list(argv)
-    while args:
-        word = args.pop(0)
-        flag, eq, inline = word.partition("=")
-        if flag == "--stateful" and not eq:
-            options.stateful = True
-        elif flag in {"--examples", "-n", "--seed", "--checks", "-c"}:
-            value = inline if eq else (args.pop(0) if args else None)
-            if flag in {"--examples", "-n"}:
-                options.examples = _number("--examples", value, 1, MAX_EXAMPLES)
-            elif flag == "--seed":
-                options.seed = _number("--seed", value, 0, 2**63 - 1)
-            else:
-                options.checks = _checks(value)
-        elif word.startswith("-") and not word.startswith("/"):
-            raise FuzzError(f"unknown option {word!r}; usage: {USAGE}")
-        else:
-            words.append(word)
-    if len(words) == 1:
-        options.path = words[0]
-    elif len(words) == 2:
-        options.method, options.path = words[0].upper(), words[1]
-    elif words:
-        msg = f"%nbapi fuzz takes one operation, got {' '.join(words)!r}; usage: {USAGE}"
-        raise FuzzError(msg)
-    return options
 
 
 # -- running -----------------------------------------------------------------------------
@@ -542,8 +455,6 @@ __all__ = [
     "CHECKS",
     "DEFAULT_CHECKS",
     "FuzzError",
-    "FuzzHelp",
     "FuzzOptions",
-    "parse_args",
     "run_fuzz",
 ]

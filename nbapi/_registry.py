@@ -301,15 +301,6 @@ class Registry:
         app.openapi_schema = None
         return new_route, self._warnings(app, new_route, spec, endpoint)
 
-    def remove(self, app: FastAPI, owner: str) -> bool:
-        """Remove ``owner``'s route from ``app``; False when it had none there."""
-        entry = self._owned.pop(owner, None)
-        if entry is None or entry.app() is not app or not _holds(app.router.routes, entry.route):
-            return False
-        app.router.routes[:] = [r for r in app.router.routes if r is not entry.route]
-        app.openapi_schema = None
-        return True
-
     def _warnings(
         self, app: FastAPI, new_route: BaseRoute, spec: RouteSpec, endpoint: Endpoint
     ) -> list[str]:

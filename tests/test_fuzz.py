@@ -15,9 +15,10 @@ from fastapi import FastAPI
 from IPython.core.error import UsageError
 
 from nbapi import _fuzz
+from nbapi._commands import CommandError, fuzz_options
 from nbapi._export import export_notebook, write_export
 from nbapi._findings import FUZZ_MIME, SentRequest
-from nbapi._fuzz import FuzzError, FuzzOptions, parse_args, run_fuzz
+from nbapi._fuzz import FuzzOptions, run_fuzz
 from nbapi._fuzz_widgets import FindingsWidget
 from nbapi._session import current_session
 
@@ -102,8 +103,8 @@ def fuzz(shell: Any, line: str) -> Any:
         (["--checks", "all", "--stateful"], FuzzOptions(checks=tuple(_fuzz.CHECKS), stateful=True)),
     ],
 )
-def test_parse_args(argv: list[str], expected: FuzzOptions) -> None:
-    assert parse_args(argv) == expected
+def test_fuzz_options(argv: list[str], expected: FuzzOptions) -> None:
+    assert fuzz_options(argv) == expected
 
 
 @pytest.mark.parametrize(
@@ -305,8 +306,8 @@ def test_report_keeps_requests_for_export(buggy: Any) -> None:
 
 
 def test_missing_option_value_is_user_error() -> None:
-    with pytest.raises(FuzzError, match=r"^--checks needs check names"):
-        parse_args(["--checks", ""])
+    with pytest.raises(CommandError, match=r"^--checks needs check names"):
+        fuzz_options(["--checks", ""])
 
 
 # -- export ---------------------------------------------------------------------------------
