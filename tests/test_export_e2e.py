@@ -261,6 +261,7 @@ def test_export_serves_under_uvicorn_with_two_workers(served: tuple[str, int]) -
 # -- %nbapi export in a kernel that a Jupyter server started ----------------------------------------
 def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Path) -> None:
     from jupyter_client import BlockingKernelClient
+    from kernel_driver import execute
     from running_jupyter import jupyter_server
 
     root = tmp_path / "root"
@@ -284,16 +285,8 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
             client.wait_for_ready(timeout=60)
             # The saved file shows In[1] to In[18]; this kernel runs 19 cells before exporting.
             for _ in range(19):
-                client.execute_interactive("pass", timeout=60)
-            shown: list[str] = []
-            reply = client.execute_interactive(
-                "%load_ext nbapi\n%nbapi export",
-                timeout=60,
-                output_hook=lambda msg: shown.append(
-                    msg["content"].get("data", {}).get("text/plain", "")
-                    + msg["content"].get("evalue", "")
-                ),
-            )
+                assert execute(client, "pass").status == "ok"
+            cell = execute(client, "%load_ext nbapi\n%nbapi export")
         finally:
             client.stop_channels()
             httpx2.delete(
@@ -301,8 +294,8 @@ def test_nbapi_export_magic_finds_its_notebook_in_a_jupyter_kernel(tmp_path: Pat
                 headers=server.headers,
                 timeout=30,
             )
-    assert reply["content"]["status"] == "ok", shown
-    text = "".join(shown)
+    assert cell.status == "ok", cell.transcript
+    text = cell.text
     assert text.startswith("exported shop.ipynb to shop-export: app.py (4 %%route cells)"), text
     assert (
         "note: 1 cell ran in this kernel after the notebook was last saved (In[19]); the export "
