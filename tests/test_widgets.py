@@ -18,6 +18,8 @@ from typing import Any
 import httpx2
 import ipywidgets as widgets
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from support import free_port
 
@@ -779,3 +781,55 @@ def test_removing_one_method_of_a_route_redraws_the_explorer(api: Any) -> None:
     run(api, "%nbapi remove POST /both")
     assert "POST /both" not in explorer.views
     assert "GET /both" in explorer.views
+
+
+# One cell's content: a %%route cell (method, path, a parameter), a plain decorator, or
+# plain code (which takes the cell's routes away).
+CELL_CONTENTS = [
+    "%%route GET /items/<int:item_id>\ndef h_{cell}(item_id, q: str | None = None):\n    return 1",
+    "%%route GET /items/<int:item_id>\ndef h_{cell}(item_id, q: str):\n    return 1",
+    "%%route POST /items\ndef h_{cell}(item: Item):\n    return item",
+    "%%route GET /items/latest tags=['items']\ndef h_{cell}():\n    return 2",
+    "%%route DELETE /items/<int:item_id> deprecated=True\ndef h_{cell}(item_id):\n    return 1",
+    "@app.get('/users/{{user_id}}')\ndef h_{cell}(user_id: int):\n    return user_id",
+    "@app.get('/users/me')\ndef h_{cell}():\n    return 'me'",
+    "x_{cell} = 1",
+]
+
+
+@settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcd"), st.integers(0, len(CELL_CONTENTS) - 1)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_explorer_listing_equals_the_whole_document_after_any_cells(
+    shell: Any, cells: list[tuple[str, int]]
+) -> None:
+    """Read route by route, the explorer lists what FastAPI's whole document holds."""
+    from nbapi import _forms
+    from nbapi._registry import unreachable
+    from nbapi._views import unreachable_operations
+
+    run(shell, "from fastapi import FastAPI\nfrom pydantic import BaseModel\napp = FastAPI()")
+    run(shell, "class Item(BaseModel):\n    name: str\n    price: float = 0")
+    explorer = run(shell, "%nbapi explorer")
+    for cell, content in cells:
+        result = shell.run_cell(CELL_CONTENTS[content].format(cell=cell), cell_id=cell)
+        assert result.success, result.error_in_exec
+        app = shell.user_ns["app"]
+        app.openapi_schema = None
+        assert explorer.ops == _forms.operations(app.openapi())
+        routes = app.router.routes
+        assert explorer.unreachable == unreachable_operations(routes, unreachable(routes))
+        shown = [view.op for view in explorer.views.values()]
+        assert sorted(op.label for op in shown) == sorted(op.label for op in explorer.ops)
+    explorer.close()
