@@ -25,7 +25,7 @@ class OperationView:
     def __init__(self, explorer: Explorer, op: Operation) -> None:
         self.explorer = explorer
         self.op = op
-        self._shown_unreachable = self._unreachable()
+        self.shown_unreachable = self._unreachable()
         self.header = widgets.HTML(self._header_html(), layout=widgets.Layout(flex="1 1 auto"))
         self.details_button = widgets.ToggleButton(description="Details", value=False)
         self.details_button.add_class("nbapi-details")
@@ -78,10 +78,10 @@ class OperationView:
         return operation_details_html(self.op, self.explorer.reader.document(self.op))
 
     def update(self, op: Operation) -> None:
-        if op is self.op and self._shown_unreachable == self._unreachable():
+        if op is self.op and self.shown_unreachable == self._unreachable():
             return  # the same operation object (read from a cache): nothing to redraw
         self.op = op
-        self._shown_unreachable = self._unreachable()
+        self.shown_unreachable = self._unreachable()
         self.header.value = self._header_html()
         if self.details_button.value:
             self.details.value = self._details_html()
@@ -146,21 +146,18 @@ class Explorer(_Live, widgets.VBox):
         self.ops, self.info, self.problem = listing.ops, listing.info, listing.problem
         self.unreachable = listing.unreachable
         self.redraws += 1
-        views = self.views
-        if len(views) != len(self.ops) or not all(map(views.__contains__, self.labels())):
-            labels = set(self.labels())
-            for label in [k for k in views if k not in labels]:
+        views, labels = self.views, [op.label for op in self.ops]
+        if len(views) != len(labels) or not all(map(views.__contains__, labels)):
+            kept = set(labels)
+            for label in [k for k in views if k not in kept]:
                 views.pop(label).close()
-        for op in self.ops:
+        for op in self.ops:  # with 1000 operations, most are the same objects as before
             view = views.get(op.label)
             if view is None:
                 views[op.label] = OperationView(self, op)
-            elif view.op is not op or view._shown_unreachable != self.unreachable.get(op.label):
+            elif view.op is not op or view.shown_unreachable != self.unreachable.get(op.label):
                 view.update(op)
         self._draw()
-
-    def labels(self) -> list[str]:
-        return [op.label for op in self.ops]
 
     def show_problem(self, text: str) -> None:
         self.problem = text
