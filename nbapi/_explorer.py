@@ -86,6 +86,18 @@ class OperationView:
         if self.details_button.value:
             self.details.value = self._details_html()
 
+    def rebind(self, op: Operation) -> None:
+        """Show another operation (one that took this one's place) in these widgets."""
+        self.details_button.value = self.try_button.value = False  # closes what was open
+        if self.builder is not None:
+            self.builder.close()
+            self.builder = None
+        self.box.remove_class(f"nbapi-operation-{self.op.method}")
+        self.box.add_class(f"nbapi-operation-{op.method}")
+        self.op = op
+        self.shown_unreachable = self._unreachable()
+        self.header.value = self._header_html()
+
     def close(self) -> None:
         if self.builder is not None:
             self.builder.close()
@@ -147,16 +159,23 @@ class Explorer(_Live, widgets.VBox):
         self.unreachable = listing.unreachable
         self.redraws += 1
         views, labels = self.views, [op.label for op in self.ops]
+        spare: list[OperationView] = []  # views of operations gone, to show new ones in
         if len(views) != len(labels) or not all(map(views.__contains__, labels)):
             kept = set(labels)
-            for label in [k for k in views if k not in kept]:
-                views.pop(label).close()
+            spare = [views.pop(label) for label in [k for k in views if k not in kept]]
         for op in self.ops:  # with 1000 operations, most are the same objects as before
             view = views.get(op.label)
             if view is None:
-                views[op.label] = OperationView(self, op)
+                if spare:  # a moved route: its widgets show the new path, none are built
+                    view = spare.pop()
+                    view.rebind(op)
+                else:
+                    view = OperationView(self, op)
+                views[op.label] = view
             elif view.op is not op or view.shown_unreachable != self.unreachable.get(op.label):
                 view.update(op)
+        for view in spare:
+            view.close()
         self._draw()
 
     def show_problem(self, text: str) -> None:

@@ -203,13 +203,13 @@ class OperationReader:
         if not removed or len(removed) != len(added) or len(previous.ids) != len(snapshot.ids):
             return None
         ops = list(self._ops)
-        read: list[tuple[UnitId, UnitId, Entry]] = []
+        replaced: list[UnitId] = []
         for (old_route, _), (new_route, _) in zip(removed, added, strict=True):
             if previous.ids.index(id(old_route)) != snapshot.ids.index(id(new_route)):
                 return None
             old = self._units.get((id(old_route), None))
-            entry = self._read(new_route, None, cache)
-            read.append(((id(old_route), None), (id(new_route), None), entry))
+            entry = self._units[(id(new_route), None)] = self._read(new_route, None, cache)
+            replaced.append((id(old_route), None))  # kept until the change is taken in full
             if old is None or [op.label for op in old[1]] != [op.label for op in entry[1]]:
                 return None
             for was, now in zip(old[1], entry[1], strict=True):
@@ -217,10 +217,9 @@ class OperationReader:
                 if position is None or ops[position] is not was:  # hidden by a later route
                     return None
                 ops[position] = now
-        for old_unit, new_unit, entry in read:
-            for op in self._units.pop(old_unit)[1]:
+        for unit in replaced:
+            for op in self._units.pop(unit)[1]:
                 self._documents.pop(id(op), None)
-            self._units[new_unit] = entry
         self._ops = ops
         return ops
 

@@ -783,6 +783,27 @@ def test_removing_one_method_of_a_route_redraws_the_explorer(api: Any) -> None:
     assert "GET /both" in explorer.views
 
 
+def test_a_moved_route_is_shown_in_the_widgets_of_the_one_it_replaced(api: Any) -> None:
+    explorer = run(api, "%nbapi explorer")
+    assert api.run_cell("%%route GET /old\ndef moved():\n    return 1", cell_id="m").success
+    view = explorer.views["GET /old"]
+    view.details_button.value = view.try_button.value = True
+    builder = view.builder
+    assert builder is not None
+    assert view.extra.children == (view.details, builder)
+    assert api.run_cell("%%route POST /new\ndef moved():\n    return 1", cell_id="m").success
+    assert "GET /old" not in explorer.views
+    assert explorer.views["POST /new"] is view  # no widgets built for it
+    assert 'data-nbapi-op="POST /new"' in view.header.value
+    assert "nbapi-operation-POST" in view.box._dom_classes
+    assert "nbapi-operation-GET" not in view.box._dom_classes
+    # What was open belonged to the old operation: closed, as for a view built anew.
+    assert (view.details_button.value, view.try_button.value) == (False, False)
+    assert view.extra.children == ()
+    assert view.builder is None
+    assert builder.comm is None
+
+
 # One cell's content: a %%route cell (method, path, a parameter), a plain decorator, or
 # plain code (which takes the cell's routes away).
 CELL_CONTENTS = [
