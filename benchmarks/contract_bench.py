@@ -8,7 +8,11 @@ turns, one re-run each, so that the load of a shared machine falls on all of the
 - ``check off``: ``%config NbAPI.breaking_changes = False`` (routes are still followed);
 - ``check on``: the default: the changed operation is generated and compared;
 - ``full diff``: what a check without the incremental OpenAPI would cost on top of the
-  re-run: FastAPI's whole document generated again and compared with the previous one.
+  re-run: FastAPI's whole document generated again and compared with the previous one;
+- ``explorer``: check on, with an explorer redrawing after the cell (``explorer, whole
+  document``: the explorer reading FastAPI's whole document, as before it went route by route);
+- ``moved`` and ``explorer, moved`` (a table of their own, no target): a cell whose re-run
+  moves its route to another path, without and with the explorer.
 
 Every re-run changes the operation (``q`` optional, then required, ...), so the check has
 work to do each time; ``unchanged`` re-runs the same cell. A full garbage collection runs
@@ -152,6 +156,44 @@ def measure(ip: Any, count: int, samples: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+MOVED = tuple(
+    f"%%route GET /{name}/<int:n>\ndef moved(n) -> Item:\n    return Item(name='a', price=1)\n"
+    for name in ("one", "two", "three")
+)
+
+
+def measure_moved(ip: Any, samples: int) -> dict[str, float]:
+    """A re-run that moves its route to another path (not the target's case: the explorer
+    then puts its listing together again), without and with the explorer; taking turns."""
+    from nbapi import explorer
+    from nbapi._session import current_session
+
+    session = current_session()
+    turn = iter(range(10**9))
+
+    def rerun() -> None:  # three paths, two modes: the explorer sees a new path every time
+        ip.run_cell(MOVED[next(turn) % len(MOVED)], cell_id="moved").raise_error()
+
+    times: dict[str, list[float]] = {"moved": [], "explorer, moved": []}
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        shown = explorer()
+        listener = shown._listener
+        rerun()
+        for _ in range(samples):
+            for name, values in times.items():
+                if name == "moved":
+                    session.route_listeners.remove(listener)
+                gc.collect()
+                start = time.perf_counter()
+                rerun()
+                values.append(time.perf_counter() - start)
+                if name == "moved":
+                    session.route_listeners.append(listener)
+        shown.close()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=200, help="re-runs timed per mode")
@@ -176,8 +218,18 @@ def main() -> None:
     explorer_rows = [
         ("routes", "check on", "explorer", "explorer / check on", "explorer, whole document")
     ]
+    moved_rows = [("routes", "moved", "explorer, moved", "explorer / moved")]
     for count in (100, 1000):
         got = measure(ip, count, args.samples)
+        moved = measure_moved(ip, args.samples)
+        moved_rows.append(
+            (
+                str(count),
+                f"{moved['moved'] * 1000:.2f} ms",
+                f"{moved['explorer, moved'] * 1000:.2f} ms",
+                f"{moved['explorer, moved'] / moved['moved']:.2f}x",
+            )
+        )
         explorer_rows.append(
             (
                 str(count),
@@ -206,6 +258,7 @@ def main() -> None:
         "target: <= 2x check on)",
         explorer_rows,
     )
+    table("a re-run that moves the route to another path, check on (no target)", moved_rows)
 
 
 def table(title: str, rows: list[tuple[str, ...]]) -> None:
